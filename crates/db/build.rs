@@ -1,0 +1,36 @@
+//! Rebuilds the embedded migrations when a migration changes, and gives the
+//! test harness a fingerprint of them (its template database is named by it).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files = Vec::new();
+    collect(&dir, &mut files);
+    files.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for file in files {
+        println!("cargo:rerun-if-changed={}", file.display());
+        let relative = file.strip_prefix(&dir).unwrap_or(&file).to_string_lossy().into_owned();
+        let contents = fs::read(&file).unwrap_or_default();
+        for byte in relative.bytes().chain([0]).chain(contents).chain([0]) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    println!("cargo:rustc-env=MV_MIGRATIONS_FINGERPRINT={hash:016x}");
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            println!("cargo:rerun-if-changed={}", path.display());
+            collect(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The errors callers of this crate tell apart.
+
+use std::time::Duration;
+
+use crate::config::ConfigError;
+use crate::models::ProcessingStatus;
+
+/// A failure of a data-layer call.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Nothing with this id exists for this user.
+    #[error("{entity} {id:?} not found")]
+    NotFound { entity: &'static str, id: String },
+    /// The row exists already; `existing_id` is the one to use.
+    #[error("{entity} already exists as {existing_id:?}")]
+    Duplicate {
+        entity: &'static str,
+        existing_id: String,
+    },
+    /// A value the caller passed is not acceptable.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+    /// The processing status cannot move this way.
+    #[error("video {id:?} cannot move from {from} to {to}")]
+    IllegalTransition {
+        id: String,
+        from: ProcessingStatus,
+        to: ProcessingStatus,
+    },
+    /// No connection could be opened.
+    #[error("could not connect to {target}: {cause}")]
+    Connect { target: String, cause: String },
+    /// Every pooled connection stayed busy for the whole pool timeout.
+    #[error(
+        "pool timeout: no database connection became free within {waited:?}{}",
+        last_error.as_deref().map(|e| format!(" (last connection error: {e})")).unwrap_or_default()
+    )]
+    PoolTimeout {
+        waited: Duration,
+        last_error: Option<String>,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Applying or reverting a migration failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.into(),
+        }
+    }
+}
+
+impl From<crate::local_server::LocalServerError> for Error {
+    fn from(error: crate::local_server::LocalServerError) -> Self {
+        Self::Config(error.into())
+    }
+}

@@ -1,0 +1,228 @@
+//! Connections and the bb8 pool, built in one place from [`DbConfig`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::{ConnectionError, ConnectionResult};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, PoolableConnection, RecyclingMethod,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use crate::config::{DbConfig, redact_url};
+use crate::error::{Error, Result};
+use crate::tls::{TlsParams, client_config, split_tls_params};
+
+/// The application's connection pool.
+pub type DbPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
+/// A connection borrowed from [`DbPool`]; it goes back when dropped.
+pub type PooledConn<'a> = bb8::PooledConnection<'a, AsyncDieselConnectionManager<AsyncPgConnection>>;
+
+/// Everything needed to open one connection, parsed once.
+struct ConnectSettings {
+    /// The URL without the TLS parameters tokio-postgres does not know.
+    pg_config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    connect_timeout: Duration,
+    statement_timeout: Option<Duration>,
+}
+
+impl ConnectSettings {
+    fn new(url: &str, config: &DbConfig) -> Result<Self> {
+        let invalid = |reason: String| Error::Connect {
+            target: redact_url(url),
+            cause: reason,
+        };
+        let (pg_url, tls_params): (String, TlsParams) = split_tls_params(url).map_err(invalid)?;
+        let mut pg_config: tokio_postgres::Config = pg_url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| invalid(e.to_string()))?;
+        pg_config
+            .ssl_mode(tls_params.mode)
+            .connect_timeout(config.connect_timeout);
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_config(&tls_params).map_err(invalid)?);
+        Ok(Self {
+            pg_config,
+            tls,
+            connect_timeout: config.connect_timeout,
+            statement_timeout: config.statement_timeout,
+        })
+    }
+
+    async fn establish(&self) -> ConnectionResult<AsyncPgConnection> {
+        let attempt = self.pg_config.connect(self.tls.clone());
+        let (client, connection) = tokio::time::timeout(self.connect_timeout, attempt)
+            .await
+            .map_err(|_| {
+                ConnectionError::BadConnection(format!(
+                    "no answer within the connect timeout of {:?} (MV_DB_CONNECT_TIMEOUT)",
+                    self.connect_timeout
+                ))
+            })?
+            .map_err(|e| ConnectionError::BadConnection(error_chain(&e)))?;
+        let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
+        if let Some(timeout) = self.statement_timeout {
+            diesel::sql_query(format!("SET statement_timeout = {}", timeout.as_millis()))
+                .execute(&mut conn)
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+        }
+        Ok(conn)
+    }
+}
+
+/// A message with every cause, as tokio-postgres keeps the useful part
+/// (refused, timed out, bad password) in its sources.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Opens one connection, outside any pool (migrations, admin tasks).
+pub async fn connect(config: &DbConfig) -> Result<AsyncPgConnection> {
+    let url = config.resolve_url().await?;
+    let settings = ConnectSettings::new(&url, config)?;
+    settings.establish().await.map_err(|e| Error::Connect {
+        target: redact_url(&url),
+        cause: connection_error_text(&e),
+    })
+}
+
+fn connection_error_text(error: &ConnectionError) -> String {
+    match error {
+        ConnectionError::BadConnection(text) => text.clone(),
+        other => error_chain(other),
+    }
+}
+
+/// Remembers the last connection error, so a pool timeout can say why.
+#[derive(Debug, Clone, Default)]
+struct LastError(Arc<Mutex<Option<String>>>);
+
+impl bb8::ErrorSink<PoolError> for LastError {
+    fn sink(&self, error: PoolError) {
+        let text = match &error {
+            PoolError::ConnectionError(e) => connection_error_text(e),
+            PoolError::QueryError(e) => e.to_string(),
+        };
+        if let Ok(mut last) = self.0.lock() {
+            *last = Some(text);
+        }
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<PoolError>> {
+        Box::new(self.clone())
+    }
+}
+
+/// The pool and what it needs to explain its failures.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+    target: String,
+    pool_timeout: Duration,
+    last_error: LastError,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Builds the pool and opens a first connection, so a wrong URL or an
+    /// unreachable server is reported now, with its cause.
+    pub async fn connect(config: &DbConfig) -> Result<Self> {
+        let url = config.resolve_url().await?;
+        let settings = Arc::new(ConnectSettings::new(&url, config)?);
+        let target = redact_url(&url);
+        let first = settings.establish().await.map_err(|e| Error::Connect {
+            target: target.clone(),
+            cause: connection_error_text(&e),
+        })?;
+
+        let mut manager_config = ManagerConfig::default();
+        manager_config.custom_setup = Box::new(move |_url| {
+            let settings = settings.clone();
+            async move { settings.establish().await }.boxed()
+        });
+        // A broken or closed connection is replaced at check-out, without the
+        // round trip of a test query on every borrow.
+        manager_config.recycling_method = RecyclingMethod::CustomFunction(Box::new(check_not_broken));
+        let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
+        let last_error = LastError::default();
+        let pool = bb8::Pool::builder()
+            .max_size(config.pool_size)
+            .connection_timeout(config.pool_timeout)
+            .idle_timeout(config.idle_timeout)
+            .max_lifetime(config.max_lifetime)
+            .error_sink(Box::new(last_error.clone()))
+            .build_unchecked(manager);
+        // The validated connection is the pool's first.
+        let _ = pool.add(first);
+        Ok(Self {
+            pool,
+            target,
+            pool_timeout: config.pool_timeout,
+            last_error,
+        })
+    }
+
+    /// Borrows a connection, waiting at most the pool timeout.
+    pub async fn get(&self) -> Result<PooledConn<'_>> {
+        self.pool.get().await.map_err(|e| self.run_error(e))
+    }
+
+    /// Borrows a connection that can move into a spawned task.
+    pub async fn get_owned(&self) -> Result<PooledConn<'static>> {
+        self.pool.get_owned().await.map_err(|e| self.run_error(e))
+    }
+
+    fn run_error(&self, error: bb8::RunError<PoolError>) -> Error {
+        match error {
+            bb8::RunError::User(PoolError::ConnectionError(e)) => Error::Connect {
+                target: self.target.clone(),
+                cause: connection_error_text(&e),
+            },
+            bb8::RunError::User(PoolError::QueryError(e)) => Error::Database(e),
+            bb8::RunError::TimedOut => Error::PoolTimeout {
+                waited: self.pool_timeout,
+                last_error: self.last_error.0.lock().ok().and_then(|last| last.clone()),
+            },
+        }
+    }
+
+    /// The bb8 pool itself, for its statistics.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// The database URL with its password hidden.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+fn check_not_broken(conn: &mut AsyncPgConnection) -> BoxFuture<'_, diesel::QueryResult<()>> {
+    let broken = PoolableConnection::is_broken(conn);
+    async move {
+        if broken {
+            Err(diesel::result::Error::BrokenTransactionManager)
+        } else {
+            Ok(())
+        }
+    }
+    .boxed()
+}

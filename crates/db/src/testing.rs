@@ -1,0 +1,282 @@
+//! Test databases: one shared server, one migrated template, one database
+//! per test.
+//!
+//! The server is `DATABASE_URL` when set (in the environment, not `.env`, so a
+//! developer's `.env` never receives test databases), else a local cluster in
+//! the system temp folder (`MV_TEST_PG_DIR` to move it), shared by every test
+//! process. The template is migrated once per set of migrations and closed to
+//! connections, so `CREATE DATABASE ... TEMPLATE` never fails on a busy
+//! template. Each test's database is dropped when its [`TestDatabase`] is; a
+//! database left by a killed process is dropped by the next run.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use diesel_async::AsyncPgConnection;
+use tokio::sync::OnceCell;
+use tokio_postgres::{Client, NoTls};
+
+use crate::config::DbConfig;
+use crate::local_server::{LocalServer, ServerOptions, fnv1a};
+use crate::migrations::{FINGERPRINT, run_pending};
+use crate::pool::{Db, connect};
+
+const TEST_PREFIX: &str = "mv_test_";
+const TEMPLATE_PREFIX: &str = "mv_template_";
+/// Serializes template creation across test processes.
+const TEMPLATE_LOCK: i64 = 0x6d76_7465_6d70; // "mvtemp"
+
+/// Where the shared test databases live.
+#[derive(Debug, Clone)]
+enum TestServer {
+    Local(LocalServer),
+    External(url::Url),
+}
+
+impl TestServer {
+    fn url(&self, database: &str) -> String {
+        match self {
+            Self::Local(server) => server.url(database),
+            Self::External(base) => {
+                let mut url = base.clone();
+                url.set_path(&format!("/{database}"));
+                url.to_string()
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    server: TestServer,
+    template: String,
+}
+
+static SHARED: OnceCell<Shared> = OnceCell::const_new();
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The shared test cluster (started when needed), unless `DATABASE_URL` names
+/// an external server.
+pub async fn test_server() -> LocalServer {
+    let home = std::env::var_os("MV_TEST_PG_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        let project = env!("CARGO_MANIFEST_DIR");
+        let uid = nix::unistd::Uid::current();
+        std::env::temp_dir().join(format!("mv-test-{uid}-{:08x}", fnv1a(project.as_bytes()) as u32))
+    });
+    let options = ServerOptions {
+        unsafe_fast: true,
+        ..ServerOptions::default()
+    };
+    let server = LocalServer::new(home, options).unwrap_or_else(|e| panic!("test server: {e}"));
+    server
+        .ensure_running()
+        .await
+        .unwrap_or_else(|e| panic!("starting the test server: {e}"));
+    server
+}
+
+async fn shared() -> &'static Shared {
+    SHARED
+        .get_or_init(|| async {
+            let server = match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.trim().is_empty() => TestServer::External(
+                    url::Url::parse(&url).unwrap_or_else(|e| panic!("DATABASE_URL is not a URL: {e}")),
+                ),
+                _ => TestServer::Local(test_server().await),
+            };
+            let admin = admin_client(&server).await;
+            drop_abandoned_databases(&admin).await;
+            let template = prepare_template(&server, &admin).await;
+            Shared { server, template }
+        })
+        .await
+}
+
+async fn admin_client(server: &TestServer) -> Client {
+    let url = server.url("postgres");
+    let (client, connection) = tokio_postgres::connect(&url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test server {}: {e}", crate::config::redact_url(&url)));
+    tokio::spawn(connection);
+    client
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Drops the databases of test processes that are gone.
+async fn drop_abandoned_databases(admin: &Client) {
+    let rows = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1",
+            &[&format!("{TEST_PREFIX}%")],
+        )
+        .await
+        .expect("listing test databases");
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name
+            .strip_prefix(TEST_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name)))
+                .await;
+        }
+    }
+}
+
+/// Makes sure the template for the current migrations exists and is sealed.
+async fn prepare_template(server: &TestServer, admin: &Client) -> String {
+    let template = format!("{TEMPLATE_PREFIX}{FINGERPRINT}");
+    admin
+        .execute("SELECT pg_advisory_lock($1)", &[&TEMPLATE_LOCK])
+        .await
+        .expect("locking the template");
+    let ready: Option<bool> = admin
+        .query_opt("SELECT datistemplate FROM pg_database WHERE datname = $1", &[&template])
+        .await
+        .expect("looking up the template")
+        .map(|row| row.get(0));
+    if ready != Some(true) {
+        // Absent, or left half-built by a process that died: build it anew.
+        let quoted = quote_ident(&template);
+        for statement in [
+            format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"),
+            format!("CREATE DATABASE {quoted}"),
+        ] {
+            admin.batch_execute(&statement).await.expect("creating the template");
+        }
+        let config = DbConfig::default().with_url(server.url(&template));
+        let conn = connect(&config).await.expect("connecting to the template");
+        run_pending(conn).await.expect("migrating the template");
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {quoted} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true"
+            ))
+            .await
+            .expect("sealing the template");
+        drop_old_templates(admin, &template).await;
+    }
+    admin
+        .execute("SELECT pg_advisory_unlock($1)", &[&TEMPLATE_LOCK])
+        .await
+        .expect("unlocking the template");
+    template
+}
+
+async fn drop_old_templates(admin: &Client, current: &str) {
+    let rows = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2",
+            &[&format!("{TEMPLATE_PREFIX}%"), &current],
+        )
+        .await
+        .expect("listing templates");
+    for row in rows {
+        let name = quote_ident(row.get(0));
+        let _ = admin
+            .batch_execute(&format!("ALTER DATABASE {name} WITH IS_TEMPLATE false"))
+            .await;
+        let _ = admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
+    }
+}
+
+/// A database of its own for one test, dropped with this value.
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    url: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    /// A fresh database with every migration applied.
+    pub async fn new() -> Self {
+        let shared = shared().await;
+        Self::create(shared, Some(&shared.template)).await
+    }
+
+    /// A fresh, empty database (no migrations), for migration tests.
+    pub async fn empty() -> Self {
+        Self::create(shared().await, None).await
+    }
+
+    async fn create(shared: &Shared, template: Option<&str>) -> Self {
+        let name = format!(
+            "{TEST_PREFIX}{}_{}_{:x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or_default()
+        );
+        let template_clause = template.map(|t| format!(" TEMPLATE {}", quote_ident(t))).unwrap_or_default();
+        let admin = admin_client(&shared.server).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {}{template_clause}", quote_ident(&name)))
+            .await
+            .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        Self {
+            url: shared.server.url(&name),
+            admin_url: shared.server.url("postgres"),
+            name,
+        }
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The URL of this database.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A configuration for this database, with a small pool.
+    pub fn config(&self) -> DbConfig {
+        DbConfig {
+            pool_size: 4,
+            pool_timeout: Duration::from_secs(30),
+            ..DbConfig::default()
+        }
+        .with_url(self.url.clone())
+    }
+
+    /// One connection to this database.
+    pub async fn connect(&self) -> AsyncPgConnection {
+        connect(&self.config()).await.expect("connecting to the test database")
+    }
+
+    /// A pool over this database.
+    pub async fn db(&self) -> Db {
+        Db::connect(&self.config()).await.expect("building the test pool")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop is synchronous and may run inside a runtime: use a thread of
+        // its own with a runtime of its own.
+        let admin_url = self.admin_url.clone();
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name));
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.ok()?;
+                tokio::spawn(connection);
+                client.batch_execute(&statement).await.ok()
+            })
+        })
+        .join();
+        // A failure here leaves a database the next run drops.
+        let _ = dropped;
+    }
+}
