@@ -13,7 +13,11 @@ fn main() {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for file in files {
         println!("cargo:rerun-if-changed={}", file.display());
-        let relative = file.strip_prefix(&dir).unwrap_or(&file).to_string_lossy().into_owned();
+        let relative = file
+            .strip_prefix(&dir)
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .into_owned();
         let contents = fs::read(&file).unwrap_or_default();
         for byte in relative.bytes().chain([0]).chain(contents).chain([0]) {
             hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
@@ -23,7 +27,9 @@ fn main() {
 }
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {

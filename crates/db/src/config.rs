@@ -65,7 +65,10 @@ impl Default for DbConfig {
 impl fmt::Debug for DbConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DbConfig")
-            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("pool_timeout", &self.pool_timeout)
@@ -83,9 +86,12 @@ impl DbConfig {
             .map(|iter| iter.filter_map(Result::ok).collect())
             .unwrap_or_default();
         Self::from_lookup(|name| {
-            std::env::var(name)
-                .ok()
-                .or_else(|| dotenv.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            std::env::var(name).ok().or_else(|| {
+                dotenv
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+            })
         })
     }
 
@@ -107,7 +113,9 @@ impl DbConfig {
             },
         };
         let duration = |name: &'static str| -> Result<Option<Option<Duration>>, ConfigError> {
-            lookup(name).map(|value| parse_duration(name, &value)).transpose()
+            lookup(name)
+                .map(|value| parse_duration(name, &value))
+                .transpose()
         };
         let required = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match duration(name)? {
@@ -125,7 +133,8 @@ impl DbConfig {
             pool_size,
             connect_timeout: required("MV_DB_CONNECT_TIMEOUT", defaults.connect_timeout)?,
             pool_timeout: required("MV_DB_POOL_TIMEOUT", defaults.pool_timeout)?,
-            statement_timeout: duration("MV_DB_STATEMENT_TIMEOUT")?.unwrap_or(defaults.statement_timeout),
+            statement_timeout: duration("MV_DB_STATEMENT_TIMEOUT")?
+                .unwrap_or(defaults.statement_timeout),
             idle_timeout: duration("MV_DB_IDLE_TIMEOUT")?.unwrap_or(defaults.idle_timeout),
             max_lifetime: duration("MV_DB_MAX_LIFETIME")?.unwrap_or(defaults.max_lifetime),
         })
@@ -140,29 +149,42 @@ impl DbConfig {
     /// The URL to connect to: `DATABASE_URL`, or the local server's, which is
     /// created and started (and its database created) when needed.
     pub async fn resolve_url(&self) -> Result<String, ConfigError> {
-        if let Some(url) = &self.database_url {
-            return Ok(url.clone());
+        match &self.database_url {
+            Some(url) => Ok(url.clone()),
+            None => local_database_url().await,
         }
-        let server = LocalServer::for_project()?;
-        server.ensure_running().await?;
-        ensure_local_database(&server).await?;
-        Ok(server.url(LOCAL_DATABASE))
     }
+}
+
+/// Starts the project's local server when needed, creates its database when
+/// missing, and returns that database's URL.
+pub async fn local_database_url() -> Result<String, ConfigError> {
+    let server = LocalServer::for_project()?;
+    server.ensure_running().await?;
+    ensure_local_database(&server).await?;
+    Ok(server.url(LOCAL_DATABASE))
 }
 
 async fn ensure_local_database(server: &LocalServer) -> Result<(), ConfigError> {
     let failed = |e: tokio_postgres::Error| ConfigError::LocalDatabase(e.to_string());
-    let (client, connection) = tokio_postgres::connect(&server.url("postgres"), tokio_postgres::NoTls)
-        .await
-        .map_err(failed)?;
+    let (client, connection) =
+        tokio_postgres::connect(&server.url("postgres"), tokio_postgres::NoTls)
+            .await
+            .map_err(failed)?;
     let driver = tokio::spawn(connection);
     let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&LOCAL_DATABASE])
+        .query_opt(
+            "SELECT 1 FROM pg_database WHERE datname = $1",
+            &[&LOCAL_DATABASE],
+        )
         .await
         .map_err(failed)?
         .is_some();
     if !exists {
-        match client.batch_execute(&format!("CREATE DATABASE {LOCAL_DATABASE}")).await {
+        match client
+            .batch_execute(&format!("CREATE DATABASE {LOCAL_DATABASE}"))
+            .await
+        {
             Ok(()) => {}
             // Another command created it at the same moment.
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
@@ -210,8 +232,16 @@ mod tests {
     use super::*;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
@@ -240,9 +270,14 @@ mod tests {
 
     #[test]
     fn bad_settings_name_the_variable() {
-        let err = DbConfig::from_lookup(lookup(&[("MV_DB_POOL_SIZE", "many")])).expect_err("invalid");
-        assert!(err.to_string().contains("MV_DB_POOL_SIZE=\"many\""), "{err}");
-        let err = DbConfig::from_lookup(lookup(&[("MV_DB_CONNECT_TIMEOUT", "0")])).expect_err("zero");
+        let err =
+            DbConfig::from_lookup(lookup(&[("MV_DB_POOL_SIZE", "many")])).expect_err("invalid");
+        assert!(
+            err.to_string().contains("MV_DB_POOL_SIZE=\"many\""),
+            "{err}"
+        );
+        let err =
+            DbConfig::from_lookup(lookup(&[("MV_DB_CONNECT_TIMEOUT", "0")])).expect_err("zero");
         assert!(err.to_string().contains("MV_DB_CONNECT_TIMEOUT"), "{err}");
     }
 
@@ -250,7 +285,10 @@ mod tests {
     fn passwords_never_show() {
         let config = DbConfig::default().with_url("postgres://alice:s3cret@db.example.com/app");
         assert!(!format!("{config:?}").contains("s3cret"));
-        assert_eq!(redact_url("postgres://alice:s3cret@h/db"), "postgres://alice:***@h/db");
+        assert_eq!(
+            redact_url("postgres://alice:s3cret@h/db"),
+            "postgres://alice:***@h/db"
+        );
         assert_eq!(redact_url("postgres://alice@h/db"), "postgres://alice@h/db");
         assert!(!redact_url("host=h password=s3cret").contains("s3cret"));
     }

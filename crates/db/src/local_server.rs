@@ -201,7 +201,8 @@ impl LocalServer {
     pub async fn destroy(&self) -> Result<()> {
         self.stop().await?;
         if self.home.exists() {
-            fs::remove_dir_all(&self.home).map_err(io_err(format!("removing {}", self.home.display())))?;
+            fs::remove_dir_all(&self.home)
+                .map_err(io_err(format!("removing {}", self.home.display())))?;
         }
         if !self.socket_dir.starts_with(&self.home) && self.socket_dir.exists() {
             fs::remove_dir_all(&self.socket_dir)
@@ -224,7 +225,8 @@ impl LocalServer {
 
     /// Holds the cluster's file lock until dropped.
     async fn lock(&self) -> Result<File> {
-        fs::create_dir_all(&self.home).map_err(io_err(format!("creating {}", self.home.display())))?;
+        fs::create_dir_all(&self.home)
+            .map_err(io_err(format!("creating {}", self.home.display())))?;
         let path = self.home.join("lock");
         let file = File::options()
             .create(true)
@@ -245,7 +247,10 @@ impl LocalServer {
         self.check_reachable()?;
         // The home folder must be traversable by the server's user; the data
         // and socket folders are its own and private.
-        self.make_dir(&self.home, if self.run_as.is_some() { 0o755 } else { 0o700 })?;
+        self.make_dir(
+            &self.home,
+            if self.run_as.is_some() { 0o755 } else { 0o700 },
+        )?;
         let data = self.data_dir();
         if data.exists() {
             // A creation that died midway: start again from nothing.
@@ -263,8 +268,8 @@ impl LocalServer {
         )?;
         let conf = self.postgresql_conf();
         let conf_path = data.join("postgresql.conf");
-        let mut text =
-            fs::read_to_string(&conf_path).map_err(io_err(format!("reading {}", conf_path.display())))?;
+        let mut text = fs::read_to_string(&conf_path)
+            .map_err(io_err(format!("reading {}", conf_path.display())))?;
         text.push_str(&conf);
         fs::write(&conf_path, text).map_err(io_err(format!("writing {}", conf_path.display())))?;
         Ok(())
@@ -278,7 +283,10 @@ impl LocalServer {
         };
         let mut settings: Vec<(String, String)> = vec![
             ("listen_addresses".into(), quote(listen)),
-            ("port".into(), self.options.tcp_port.unwrap_or(PORT).to_string()),
+            (
+                "port".into(),
+                self.options.tcp_port.unwrap_or(PORT).to_string(),
+            ),
             (
                 "unix_socket_directories".into(),
                 quote(&self.socket_dir.to_string_lossy()),
@@ -360,8 +368,9 @@ impl LocalServer {
 
     fn give_to_server_user(&self, path: &Path) -> Result<()> {
         if let Some((uid, gid)) = self.run_as {
-            std::os::unix::fs::chown(path, Some(uid.as_raw()), Some(gid.as_raw()))
-                .map_err(io_err(format!("giving {} to the postgres user", path.display())))?;
+            std::os::unix::fs::chown(path, Some(uid.as_raw()), Some(gid.as_raw())).map_err(
+                io_err(format!("giving {} to the postgres user", path.display())),
+            )?;
         }
         Ok(())
     }
@@ -436,11 +445,17 @@ fn socket_dir_for(home: &Path) -> PathBuf {
     if preferred.as_os_str().len() + socket_file_len <= MAX_SOCKET_PATH {
         return preferred;
     }
-    let tmp = std::env::temp_dir().join(format!("mv-pg-{:016x}", fnv1a(home.as_os_str().as_encoded_bytes())));
+    let tmp = std::env::temp_dir().join(format!(
+        "mv-pg-{:016x}",
+        fnv1a(home.as_os_str().as_encoded_bytes())
+    ));
     if tmp.as_os_str().len() + socket_file_len <= MAX_SOCKET_PATH {
         tmp
     } else {
-        PathBuf::from("/tmp").join(format!("mv-pg-{:016x}", fnv1a(home.as_os_str().as_encoded_bytes())))
+        PathBuf::from("/tmp").join(format!(
+            "mv-pg-{:016x}",
+            fnv1a(home.as_os_str().as_encoded_bytes())
+        ))
     }
 }
 
@@ -491,10 +506,25 @@ pub fn find_bin_dir() -> Result<PathBuf> {
     from_path
         .into_iter()
         .chain(from_pg_config)
-        .chain(newest_versioned(Path::new("/usr/lib/postgresql"), "", "bin"))
-        .chain(newest_versioned(Path::new("/opt/homebrew/opt"), "postgresql@", "bin"))
-        .chain(newest_versioned(Path::new("/usr/local/opt"), "postgresql@", "bin"))
-        .chain([PathBuf::from("/opt/homebrew/bin"), PathBuf::from("/usr/local/bin")])
+        .chain(newest_versioned(
+            Path::new("/usr/lib/postgresql"),
+            "",
+            "bin",
+        ))
+        .chain(newest_versioned(
+            Path::new("/opt/homebrew/opt"),
+            "postgresql@",
+            "bin",
+        ))
+        .chain(newest_versioned(
+            Path::new("/usr/local/opt"),
+            "postgresql@",
+            "bin",
+        ))
+        .chain([
+            PathBuf::from("/opt/homebrew/bin"),
+            PathBuf::from("/usr/local/bin"),
+        ])
         .find(|dir| has_programs(dir))
         .ok_or(LocalServerError::BinariesNotFound)
 }
@@ -508,17 +538,26 @@ fn newest_versioned(parent: &Path, prefix: &str, sub: &str) -> Vec<PathBuf> {
         .filter_map(|entry| {
             let entry = entry.ok()?;
             let name = entry.file_name();
-            let version = name.to_str()?.strip_prefix(prefix)?.split('.').next()?.parse().ok()?;
+            let version = name
+                .to_str()?
+                .strip_prefix(prefix)?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
             Some((version, entry.path().join(sub)))
         })
         .collect();
-    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     versions.into_iter().map(|(_, dir)| dir).collect()
 }
 
 /// The version of the server programs, e.g. `initdb (PostgreSQL) 15.18`.
 pub fn server_version(bin_dir: &Path) -> Option<String> {
-    let out = Command::new(bin_dir.join("postgres")).arg("--version").output().ok()?;
+    let out = Command::new(bin_dir.join("postgres"))
+        .arg("--version")
+        .output()
+        .ok()?;
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
@@ -530,7 +569,11 @@ mod tests {
     fn long_homes_get_a_short_socket_folder() {
         let long = PathBuf::from(format!("/{}", "a".repeat(150)));
         let dir = socket_dir_for(&long);
-        assert!(dir.as_os_str().len() + 12 <= MAX_SOCKET_PATH, "{}", dir.display());
+        assert!(
+            dir.as_os_str().len() + 12 <= MAX_SOCKET_PATH,
+            "{}",
+            dir.display()
+        );
         assert_eq!(dir, socket_dir_for(&long), "the folder must be stable");
         assert_eq!(socket_dir_for(Path::new("/p")), PathBuf::from("/p/run"));
     }

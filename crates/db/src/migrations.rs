@@ -18,7 +18,8 @@ pub async fn run_pending(conn: AsyncPgConnection) -> Result<Vec<String>> {
     tokio::task::spawn_blocking(move || {
         // Diesel's harness is synchronous; the wrapper drives our async
         // connection from this blocking thread.
-        let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
+        let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> =
+            AsyncConnectionWrapper::from(conn);
         wrapper
             .run_pending_migrations(MIGRATIONS)
             .map(|versions| versions.iter().map(MigrationVersion::to_string).collect())

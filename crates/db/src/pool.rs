@@ -18,7 +18,8 @@ use crate::tls::{TlsParams, client_config, split_tls_params};
 /// The application's connection pool.
 pub type DbPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 /// A connection borrowed from [`DbPool`]; it goes back when dropped.
-pub type PooledConn<'a> = bb8::PooledConnection<'a, AsyncDieselConnectionManager<AsyncPgConnection>>;
+pub type PooledConn<'a> =
+    bb8::PooledConnection<'a, AsyncDieselConnectionManager<AsyncPgConnection>>;
 
 /// Everything needed to open one connection, parsed once.
 struct ConnectSettings {
@@ -42,7 +43,9 @@ impl ConnectSettings {
         pg_config
             .ssl_mode(tls_params.mode)
             .connect_timeout(config.connect_timeout);
-        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_config(&tls_params).map_err(invalid)?);
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(
+            client_config(&tls_params).map_err(invalid)?,
+        );
         Ok(Self {
             pg_config,
             tls,
@@ -62,7 +65,8 @@ impl ConnectSettings {
                 ))
             })?
             .map_err(|e| ConnectionError::BadConnection(error_chain(&e)))?;
-        let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
+        let mut conn =
+            AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
         if let Some(timeout) = self.statement_timeout {
             diesel::sql_query(format!("SET statement_timeout = {}", timeout.as_millis()))
                 .execute(&mut conn)
@@ -137,7 +141,9 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("target", &self.target).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
     }
 }
 
@@ -160,7 +166,8 @@ impl Db {
         });
         // A broken or closed connection is replaced at check-out, without the
         // round trip of a test query on every borrow.
-        manager_config.recycling_method = RecyclingMethod::CustomFunction(Box::new(check_not_broken));
+        manager_config.recycling_method =
+            RecyclingMethod::CustomFunction(Box::new(check_not_broken));
         let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
         let last_error = LastError::default();
         let pool = bb8::Pool::builder()

@@ -58,11 +58,16 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 /// The shared test cluster (started when needed), unless `DATABASE_URL` names
 /// an external server.
 pub async fn test_server() -> LocalServer {
-    let home = std::env::var_os("MV_TEST_PG_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        let project = env!("CARGO_MANIFEST_DIR");
-        let uid = nix::unistd::Uid::current();
-        std::env::temp_dir().join(format!("mv-test-{uid}-{:08x}", fnv1a(project.as_bytes()) as u32))
-    });
+    let home = std::env::var_os("MV_TEST_PG_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let project = env!("CARGO_MANIFEST_DIR");
+            let uid = nix::unistd::Uid::current();
+            std::env::temp_dir().join(format!(
+                "mv-test-{uid}-{:08x}",
+                fnv1a(project.as_bytes()) as u32
+            ))
+        });
     let options = ServerOptions {
         unsafe_fast: true,
         ..ServerOptions::default()
@@ -80,7 +85,8 @@ async fn shared() -> &'static Shared {
         .get_or_init(|| async {
             let server = match std::env::var("DATABASE_URL") {
                 Ok(url) if !url.trim().is_empty() => TestServer::External(
-                    url::Url::parse(&url).unwrap_or_else(|e| panic!("DATABASE_URL is not a URL: {e}")),
+                    url::Url::parse(&url)
+                        .unwrap_or_else(|e| panic!("DATABASE_URL is not a URL: {e}")),
                 ),
                 _ => TestServer::Local(test_server().await),
             };
@@ -96,7 +102,12 @@ async fn admin_client(server: &TestServer) -> Client {
     let url = server.url("postgres");
     let (client, connection) = tokio_postgres::connect(&url, NoTls)
         .await
-        .unwrap_or_else(|e| panic!("connecting to the test server {}: {e}", crate::config::redact_url(&url)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "connecting to the test server {}: {e}",
+                crate::config::redact_url(&url)
+            )
+        });
     tokio::spawn(connection);
     client
 }
@@ -123,7 +134,10 @@ async fn drop_abandoned_databases(admin: &Client) {
         let alive = pid.is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
             let _ = admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name)))
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    quote_ident(&name)
+                ))
                 .await;
         }
     }
@@ -137,7 +151,10 @@ async fn prepare_template(server: &TestServer, admin: &Client) -> String {
         .await
         .expect("locking the template");
     let ready: Option<bool> = admin
-        .query_opt("SELECT datistemplate FROM pg_database WHERE datname = $1", &[&template])
+        .query_opt(
+            "SELECT datistemplate FROM pg_database WHERE datname = $1",
+            &[&template],
+        )
         .await
         .expect("looking up the template")
         .map(|row| row.get(0));
@@ -148,7 +165,10 @@ async fn prepare_template(server: &TestServer, admin: &Client) -> String {
             format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"),
             format!("CREATE DATABASE {quoted}"),
         ] {
-            admin.batch_execute(&statement).await.expect("creating the template");
+            admin
+                .batch_execute(&statement)
+                .await
+                .expect("creating the template");
         }
         let config = DbConfig::default().with_url(server.url(&template));
         let conn = connect(&config).await.expect("connecting to the template");
@@ -217,10 +237,15 @@ impl TestDatabase {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or_default()
         );
-        let template_clause = template.map(|t| format!(" TEMPLATE {}", quote_ident(t))).unwrap_or_default();
+        let template_clause = template
+            .map(|t| format!(" TEMPLATE {}", quote_ident(t)))
+            .unwrap_or_default();
         let admin = admin_client(&shared.server).await;
         admin
-            .batch_execute(&format!("CREATE DATABASE {}{template_clause}", quote_ident(&name)))
+            .batch_execute(&format!(
+                "CREATE DATABASE {}{template_clause}",
+                quote_ident(&name)
+            ))
             .await
             .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
         Self {
@@ -252,12 +277,16 @@ impl TestDatabase {
 
     /// One connection to this database.
     pub async fn connect(&self) -> AsyncPgConnection {
-        connect(&self.config()).await.expect("connecting to the test database")
+        connect(&self.config())
+            .await
+            .expect("connecting to the test database")
     }
 
     /// A pool over this database.
     pub async fn db(&self) -> Db {
-        Db::connect(&self.config()).await.expect("building the test pool")
+        Db::connect(&self.config())
+            .await
+            .expect("building the test pool")
     }
 }
 
@@ -266,9 +295,15 @@ impl Drop for TestDatabase {
         // Drop is synchronous and may run inside a runtime: use a thread of
         // its own with a runtime of its own.
         let admin_url = self.admin_url.clone();
-        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name));
+        let statement = format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&self.name)
+        );
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.ok()?;
                 tokio::spawn(connection);

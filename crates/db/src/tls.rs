@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -91,18 +91,23 @@ pub(crate) fn client_config(params: &TlsParams) -> Result<rustls::ClientConfig, 
     let config = match params.verify {
         Verify::Nothing => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider.signature_verification_algorithms)))
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(
+                provider.signature_verification_algorithms,
+            )))
             .with_no_client_auth(),
         Verify::Chain => {
-            let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(params)?), provider)
-                .build()
-                .map_err(|e| e.to_string())?;
+            let inner =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots(params)?), provider)
+                    .build()
+                    .map_err(|e| e.to_string())?;
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(ChainOnly(inner)))
                 .with_no_client_auth()
         }
-        Verify::ChainAndName => builder.with_root_certificates(roots(params)?).with_no_client_auth(),
+        Verify::ChainAndName => builder
+            .with_root_certificates(roots(params)?)
+            .with_no_client_auth(),
     };
     Ok(config)
 }
@@ -117,7 +122,10 @@ fn roots(params: &TlsParams) -> Result<RootCertStore, String> {
                 .map_err(|e| format!("cannot read sslrootcert {}: {e}", path.display()))?;
             let (added, _) = store.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(format!("sslrootcert {} holds no usable certificate", path.display()));
+                return Err(format!(
+                    "sslrootcert {} holds no usable certificate",
+                    path.display()
+                ));
             }
         }
     }
@@ -217,18 +225,23 @@ mod tests {
     #[test]
     fn sslmode_is_split_off_and_mapped() {
         let (rest, params) =
-            split_tls_params("postgres://u:p@h/db?sslmode=verify-full&channel_binding=require").expect("valid");
+            split_tls_params("postgres://u:p@h/db?sslmode=verify-full&channel_binding=require")
+                .expect("valid");
         assert_eq!(rest, "postgres://u:p@h/db?channel_binding=require");
         assert_eq!(params.mode, SslMode::Require);
         assert_eq!(params.verify, Verify::ChainAndName);
 
-        let (rest, params) = split_tls_params("postgres://h/db?sslmode=require&sslrootcert=/ca.pem").expect("valid");
+        let (rest, params) =
+            split_tls_params("postgres://h/db?sslmode=require&sslrootcert=/ca.pem").expect("valid");
         assert_eq!(rest, "postgres://h/db");
         assert_eq!(params.verify, Verify::Chain);
         assert_eq!(params.root_cert, Some(PathBuf::from("/ca.pem")));
 
         let (_, params) = split_tls_params("postgres://h/db").expect("valid");
-        assert_eq!((params.mode, params.verify), (SslMode::Prefer, Verify::Nothing));
+        assert_eq!(
+            (params.mode, params.verify),
+            (SslMode::Prefer, Verify::Nothing)
+        );
     }
 
     #[test]

@@ -61,10 +61,11 @@ async fn databases_are_dropped_with_their_handle() {
 async fn empty_databases_have_no_tables() {
     let db = TestDatabase::empty().await;
     let mut conn = db.connect().await;
-    let n = diesel::sql_query("SELECT count(*) AS count FROM pg_tables WHERE schemaname = 'public'")
-        .get_result::<Count>(&mut conn)
-        .await
-        .expect("count")
-        .count;
+    let n =
+        diesel::sql_query("SELECT count(*) AS count FROM pg_tables WHERE schemaname = 'public'")
+            .get_result::<Count>(&mut conn)
+            .await
+            .expect("count")
+            .count;
     assert_eq!(n, 0);
 }

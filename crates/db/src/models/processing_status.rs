@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 /// `video_summary.processing_status`; the database's CHECK constraint allows
 /// exactly these values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, Serialize, Deserialize,
+)]
 #[diesel(sql_type = Text)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcessingStatus {
@@ -24,7 +26,12 @@ pub enum ProcessingStatus {
 
 impl ProcessingStatus {
     /// Every status, in pipeline order.
-    pub const ALL: [Self; 4] = [Self::Pending, Self::Processing, Self::Completed, Self::Failed];
+    pub const ALL: [Self; 4] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Completed,
+        Self::Failed,
+    ];
 
     /// The value stored in the database.
     pub fn as_str(self) -> &'static str {
@@ -99,10 +106,18 @@ mod tests {
     #[test]
     fn only_pipeline_moves_are_legal() {
         use ProcessingStatus::*;
-        let legal: Vec<_> = ALL_PAIRS.iter().filter(|(a, b)| a.can_move_to(*b)).collect();
+        let legal: Vec<_> = ALL_PAIRS
+            .iter()
+            .filter(|(a, b)| a.can_move_to(*b))
+            .collect();
         assert_eq!(
             legal,
-            [&(Pending, Processing), &(Processing, Completed), &(Processing, Failed), &(Failed, Pending)]
+            [
+                &(Pending, Processing),
+                &(Processing, Completed),
+                &(Processing, Failed),
+                &(Failed, Pending)
+            ]
         );
     }
 

@@ -1,0 +1,124 @@
+#![doc = include_str!("../README.md")]
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use db::{Db, DbConfig};
+use diesel_async::AsyncPgConnection;
+
+pub mod db_server;
+pub mod migrate;
+pub mod quickstart;
+pub mod schema_rs;
+
+/// Exit code for a command that failed (usage errors exit with 2, as clap does).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Mind-vault's database tool: the local server, migrations, schema and data.
+#[derive(Debug, Parser)]
+#[command(name = "mv-admin", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The database to use, over DATABASE_URL, over .env, over the local server.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+
+    /// Print data as one JSON document on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the local PostgreSQL server used when no DATABASE_URL is set.
+    #[command(subcommand)]
+    Db(db_server::DbCommand),
+    /// Apply the pending migrations embedded in this binary.
+    Migrate(migrate::Args),
+    /// Write crates/db/src/schema.rs from the database, or check it.
+    Schema(schema_rs::Args),
+    /// Migrate and seed the local database, then list the demo user's videos.
+    Quickstart(quickstart::Args),
+}
+
+/// What every command needs: the configuration and the output mode.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub config: DbConfig,
+    pub json: bool,
+}
+
+impl Context {
+    /// Reads the configuration; `--database-url` wins over the environment.
+    pub fn new(database_url: Option<String>, json: bool) -> Result<Self> {
+        let mut config = DbConfig::from_env()?;
+        if let Some(url) = database_url {
+            config = config.with_url(url);
+        }
+        Ok(Self { config, json })
+    }
+
+    /// A pool over the configured database.
+    pub async fn db(&self) -> Result<Db> {
+        Ok(Db::connect(&self.config).await?)
+    }
+
+    /// One connection to the configured database.
+    pub async fn connect(&self) -> Result<AsyncPgConnection> {
+        Ok(db::connect(&self.config).await?)
+    }
+}
+
+/// Runs the command line; what `main` returns.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&anyhow::Error::new(e).context("Failed to start the async runtime")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    // `{:#}` joins the causes into one line; no backtrace is ever printed.
+    eprintln!("error: {error:#}");
+    let code = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<ExitStatus>())
+        .map_or(EXIT_FAILURE, |status| status.0);
+    ExitCode::from(code)
+}
+
+/// A failure that must exit with a code other than 1 (see the README).
+#[derive(Debug, thiserror::Error)]
+#[error("exit status {0}")]
+pub struct ExitStatus(pub u8);
+
+async fn run(cli: Cli) -> Result<()> {
+    let context = Context::new(cli.database_url, cli.json)?;
+    match cli.command {
+        Command::Db(command) => db_server::run(&context, command).await,
+        Command::Migrate(args) => migrate::run(&context, args).await,
+        Command::Schema(args) => schema_rs::run(&context, args).await,
+        Command::Quickstart(args) => quickstart::run(&context, args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Cli::command().debug_assert();
+    }
+}

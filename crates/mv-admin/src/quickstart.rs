@@ -1,0 +1,15 @@
+//! `mv-admin quickstart`: the first command a newcomer runs.
+
+use anyhow::Result;
+
+use crate::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub async fn run(context: &Context, _args: Args) -> Result<()> {
+    let conn = context.connect().await?;
+    let applied = crate::migrate::apply_pending(conn).await?;
+    println!("migrations: {} applied", applied.len());
+    Ok(())
+}
