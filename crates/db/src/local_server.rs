@@ -262,7 +262,9 @@ impl LocalServer {
             self.pg_command("initdb")
                 .arg("-D")
                 .arg(&data)
-                .args(["-U", "postgres", "-E", "UTF8", "--locale=C", "--auth=trust"])
+                // Trust only the private socket; TCP, when enabled, wants a password.
+                .args(["-U", "postgres", "-E", "UTF8", "--locale=C"])
+                .args(["--auth-local=trust", "--auth-host=scram-sha-256"])
                 .args(["--no-sync", "--no-instructions"]),
             "initdb",
         )?;

@@ -1,5 +1,21 @@
-//! One module per table or concept; each model type carries its queries.
+//! One module per table or concept; each model type carries its queries,
+//! and every query of user data takes the user's id.
 
+mod ai_content;
+mod keyframe;
+mod label;
 mod processing_status;
+mod user;
+mod video_summary;
+mod youtube;
 
+pub use ai_content::AiContent;
+pub use keyframe::{Keyframe, NewKeyframe};
+pub use label::{Category, MAX_NAME_LEN, Tag};
 pub use processing_status::{ProcessingStatus, UnknownStatus};
+pub use user::{NewUser, User};
+pub use video_summary::{
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewVideo, StatusCounts, VideoFilter, VideoListItem,
+    VideoPage, VideoSummary,
+};
+pub use youtube::{is_video_id, parse_youtube_id};

@@ -1,0 +1,276 @@
+//! Tags and categories: labels shared by all users, linked to videos through
+//! a join table. The two have the same shape, so one macro writes both.
+
+use crate::error::{Error, Result};
+
+/// Longest label name, in characters.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// A label's stored form: trimmed, inner white space collapsed, lower case.
+pub(crate) fn normalize_name(field: &'static str, name: &str) -> Result<String> {
+    let normalized = name
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    if normalized.is_empty() {
+        return Err(Error::invalid(field, "the name is empty"));
+    }
+    if normalized.chars().count() > MAX_NAME_LEN {
+        return Err(Error::invalid(
+            field,
+            format!("{name:?} is longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
+    Ok(normalized)
+}
+
+/// Normalized, sorted and deduplicated names (sorted so that concurrent
+/// callers insert in the same order and cannot deadlock).
+fn normalize_names(field: &'static str, names: &[&str]) -> Result<Vec<String>> {
+    let mut normalized = names
+        .iter()
+        .map(|name| normalize_name(field, name))
+        .collect::<Result<Vec<_>>>()?;
+    normalized.sort();
+    normalized.dedup();
+    Ok(normalized)
+}
+
+macro_rules! label_model {
+    (
+        $(#[$doc:meta])*
+        $model:ident, $entity:literal,
+        table: $table:ident,
+        link: $link:ident . $link_key:ident
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Serialize)]
+        #[diesel(table_name = $table, check_for_backend(diesel::pg::Pg))]
+        pub struct $model {
+            pub id: String,
+            /// Normalized: trimmed, lower case.
+            pub name: String,
+            pub description: Option<String>,
+            pub created_at: DateTime<Utc>,
+        }
+
+        impl $model {
+            /// The label with this name, created if missing. Concurrent
+            /// callers get the same row and no error.
+            pub async fn get_or_create(conn: &mut AsyncPgConnection, name: &str) -> Result<$model> {
+                let mut labels = Self::get_or_create_many(conn, &[name]).await?;
+                labels.pop().ok_or_else(|| Error::not_found($entity, name))
+            }
+
+            /// The labels with these names, created if missing, by name.
+            pub async fn get_or_create_many(conn: &mut AsyncPgConnection, names: &[&str]) -> Result<Vec<$model>> {
+                let names = normalize_names($entity, names)?;
+                if names.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids: Vec<String> = names.iter().map(|_| nanoid::nanoid!()).collect();
+                let rows: Vec<_> = ids
+                    .iter()
+                    .zip(&names)
+                    .map(|(id, name)| ($table::id.eq(id), $table::name.eq(name)))
+                    .collect();
+                diesel::insert_into($table::table)
+                    .values(rows)
+                    .on_conflict($table::name)
+                    .do_nothing()
+                    .execute(conn)
+                    .await?;
+                Ok($table::table
+                    .filter($table::name.eq_any(&names))
+                    .order($table::name)
+                    .select($model::as_select())
+                    .load(conn)
+                    .await?)
+            }
+
+            /// The label with this name, if it exists.
+            pub async fn find_by_name(conn: &mut AsyncPgConnection, name: &str) -> Result<Option<$model>> {
+                let name = normalize_name($entity, name)?;
+                Ok($table::table
+                    .filter($table::name.eq(name))
+                    .select($model::as_select())
+                    .first(conn)
+                    .await
+                    .optional()?)
+            }
+
+            /// Every label, by name.
+            pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<$model>> {
+                Ok($table::table
+                    .order($table::name)
+                    .select($model::as_select())
+                    .load(conn)
+                    .await?)
+            }
+
+            /// The labels the user's videos carry, each with how many of the
+            /// user's videos carry it; most used first.
+            pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: &str) -> Result<Vec<($model, i64)>> {
+                Ok($table::table
+                    .inner_join($link::table.inner_join(video_summary::table))
+                    .filter(video_summary::user_id.eq(user_id))
+                    .group_by($table::id)
+                    .select(($model::as_select(), count_star()))
+                    .order((count_star().desc(), $table::name))
+                    .load(conn)
+                    .await?)
+            }
+
+            /// The labels of the user's video, by name.
+            pub async fn for_video(
+                conn: &mut AsyncPgConnection,
+                user_id: &str,
+                video_id: &str,
+            ) -> Result<Vec<$model>> {
+                let labels: Vec<$model> = $table::table
+                    .inner_join($link::table.inner_join(video_summary::table))
+                    .filter(video_summary::id.eq(video_id))
+                    .filter(video_summary::user_id.eq(user_id))
+                    .order($table::name)
+                    .select($model::as_select())
+                    .load(conn)
+                    .await?;
+                if labels.is_empty() {
+                    // Tell "no labels" from "not your video".
+                    VideoSummary::find(conn, user_id, video_id).await?;
+                }
+                Ok(labels)
+            }
+
+            /// Adds labels (created if missing) to the user's video; returns
+            /// the video's labels afterwards.
+            pub async fn attach(
+                conn: &mut AsyncPgConnection,
+                user_id: &str,
+                video_id: &str,
+                names: &[&str],
+            ) -> Result<Vec<$model>> {
+                conn.transaction(async |conn| {
+                    VideoSummary::lock_owned(conn, user_id, video_id).await?;
+                    let labels = Self::get_or_create_many(conn, names).await?;
+                    Self::link(conn, video_id, &labels).await?;
+                    Self::for_video(conn, user_id, video_id).await
+                })
+                .await
+            }
+
+            /// Removes labels from the user's video; returns how many links
+            /// were removed. Names that are not on the video are ignored.
+            pub async fn detach(
+                conn: &mut AsyncPgConnection,
+                user_id: &str,
+                video_id: &str,
+                names: &[&str],
+            ) -> Result<usize> {
+                let names = normalize_names($entity, names)?;
+                conn.transaction(async |conn| {
+                    VideoSummary::lock_owned(conn, user_id, video_id).await?;
+                    let ids = $table::table.filter($table::name.eq_any(&names)).select($table::id);
+                    Ok(diesel::delete(
+                        $link::table
+                            .filter($link::video_summary_id.eq(video_id))
+                            .filter($link::$link_key.eq_any(ids)),
+                    )
+                    .execute(conn)
+                    .await?)
+                })
+                .await
+            }
+
+            /// Makes these (created if missing) the user's video's only
+            /// labels; returns them.
+            pub async fn replace(
+                conn: &mut AsyncPgConnection,
+                user_id: &str,
+                video_id: &str,
+                names: &[&str],
+            ) -> Result<Vec<$model>> {
+                conn.transaction(async |conn| {
+                    VideoSummary::lock_owned(conn, user_id, video_id).await?;
+                    let labels = Self::get_or_create_many(conn, names).await?;
+                    let keep: Vec<&str> = labels.iter().map(|label| label.id.as_str()).collect();
+                    diesel::delete(
+                        $link::table
+                            .filter($link::video_summary_id.eq(video_id))
+                            .filter(diesel::dsl::not($link::$link_key.eq_any(&keep))),
+                    )
+                    .execute(conn)
+                    .await?;
+                    Self::link(conn, video_id, &labels).await?;
+                    Ok(labels)
+                })
+                .await
+            }
+
+            async fn link(conn: &mut AsyncPgConnection, video_id: &str, labels: &[$model]) -> Result<()> {
+                let rows: Vec<_> = labels
+                    .iter()
+                    .map(|label| ($link::video_summary_id.eq(video_id), $link::$link_key.eq(&label.id)))
+                    .collect();
+                diesel::insert_into($link::table)
+                    .values(rows)
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub use models::{Category, Tag};
+
+mod models {
+    use chrono::{DateTime, Utc};
+    use diesel::dsl::count_star;
+    use diesel::prelude::*;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    use serde::Serialize;
+
+    use super::{normalize_name, normalize_names};
+    use crate::error::{Error, Result};
+    use crate::models::VideoSummary;
+    use crate::schema::{category, tag, video_summary, video_summary_category, video_summary_tag};
+
+    label_model! {
+        /// A row of `tag`: a label shared by all users.
+        Tag, "tag",
+        table: tag,
+        link: video_summary_tag.tag_id
+    }
+
+    label_model! {
+        /// A row of `category`: a broad subject shared by all users.
+        Category, "category",
+        table: category,
+        link: video_summary_category.category_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalized() {
+        assert_eq!(
+            normalize_name("tag", "  Machine   Learning ").expect("valid"),
+            "machine learning"
+        );
+        assert!(matches!(
+            normalize_name("tag", "   "),
+            Err(Error::InvalidInput { field: "tag", .. })
+        ));
+        assert!(normalize_name("tag", &"x".repeat(MAX_NAME_LEN + 1)).is_err());
+        assert_eq!(
+            normalize_names("tag", &["B", "a", " b "]).expect("valid"),
+            vec!["a".to_string(), "b".to_string()]
+        );
+    }
+}

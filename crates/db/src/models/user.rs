@@ -1,0 +1,153 @@
+//! `user`: the people who use Mind-vault (the table the auth library shares).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::schema::user;
+
+/// A row of `user`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Serialize)]
+#[diesel(table_name = user, check_for_backend(diesel::pg::Pg))]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    #[serde(rename = "emailVerified")]
+    pub email_verified: bool,
+    pub image: Option<String>,
+    #[serde(rename = "createdAt")]
+    pub created_at: DateTime<Utc>,
+    #[serde(rename = "updatedAt")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user to create; `id` is a fresh nanoid unless given (the auth library
+/// issues its own).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = user, check_for_backend(diesel::pg::Pg))]
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub email_verified: bool,
+    pub image: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<'a> NewUser<'a> {
+    /// A user with this id, name and email, created now.
+    pub fn new(id: &'a str, name: &'a str, email: &'a str) -> Self {
+        let now = Utc::now();
+        Self {
+            id,
+            name,
+            email,
+            email_verified: false,
+            image: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Inserts the user; an email already in use is [`Error::Duplicate`]
+    /// carrying the existing user's id.
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> Result<User> {
+        if self.id.trim().is_empty() {
+            return Err(Error::invalid("id", "must not be empty"));
+        }
+        if self.name.trim().is_empty() {
+            return Err(Error::invalid("name", "must not be empty"));
+        }
+        validate_email(self.email)?;
+        let inserted = diesel::insert_into(user::table)
+            .values(self)
+            .returning(User::as_returning())
+            .get_result(conn)
+            .await;
+        match inserted {
+            Err(diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+                if info.constraint_name() == Some("user_email_key") =>
+            {
+                let existing = User::find_by_email(conn, self.email).await?;
+                Err(Error::Duplicate {
+                    entity: "user",
+                    existing_id: existing.id,
+                })
+            }
+            other => Ok(other?),
+        }
+    }
+}
+
+fn validate_email(email: &str) -> Result<()> {
+    match email.split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && domain.contains('.')
+                && !email.contains(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err(Error::invalid(
+            "email",
+            format!("{email:?} is not an email address"),
+        )),
+    }
+}
+
+impl User {
+    /// The user with this id.
+    pub async fn find(conn: &mut AsyncPgConnection, id: &str) -> Result<User> {
+        user::table
+            .find(id)
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found("user", id))
+    }
+
+    /// The user with this email address (compared as stored).
+    pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> Result<User> {
+        user::table
+            .filter(user::email.eq(email))
+            .select(User::as_select())
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found("user", email))
+    }
+
+    /// The user named by an id or, when it contains `@`, an email address.
+    pub async fn find_by_id_or_email(conn: &mut AsyncPgConnection, key: &str) -> Result<User> {
+        if key.contains('@') {
+            Self::find_by_email(conn, key).await
+        } else {
+            Self::find(conn, key).await
+        }
+    }
+
+    /// Users in order of creation, at most `limit`.
+    pub async fn list(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<User>> {
+        Ok(user::table
+            .order((user::created_at, user::id))
+            .limit(limit.clamp(1, 10_000))
+            .select(User::as_select())
+            .load(conn)
+            .await?)
+    }
+
+    /// Deletes the user and, through the cascades, everything of theirs.
+    pub async fn delete(conn: &mut AsyncPgConnection, id: &str) -> Result<()> {
+        let deleted = diesel::delete(user::table.find(id)).execute(conn).await?;
+        if deleted == 0 {
+            return Err(Error::not_found("user", id));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,484 @@
+//! `video_summary`: a saved video and what the AI made of it. Every query
+//! here takes the owner's id and is scoped to it.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::models::label::normalize_name;
+use crate::models::{AiContent, ProcessingStatus, parse_youtube_id};
+use crate::schema::{category, tag, video_summary, video_summary_category, video_summary_tag};
+
+/// A row of `video_summary`.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize)]
+#[diesel(table_name = video_summary, check_for_backend(diesel::pg::Pg))]
+pub struct VideoSummary {
+    pub id: String,
+    pub user_id: String,
+    pub youtube_url: String,
+    pub youtube_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub channel_name: Option<String>,
+    /// Seconds.
+    pub duration: Option<i32>,
+    pub thumbnail_url: Option<String>,
+    pub processing_status: ProcessingStatus,
+    pub processing_error: Option<String>,
+    pub ai_generated_content: Option<AiContent>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A video a user saves; [`NewVideo::insert`] parses the URL and gives the
+/// row a nanoid and the `pending` status.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewVideo<'a> {
+    pub user_id: &'a str,
+    pub youtube_url: &'a str,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub channel_name: Option<&'a str>,
+    pub duration: Option<i32>,
+    pub thumbnail_url: Option<&'a str>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = video_summary, check_for_backend(diesel::pg::Pg))]
+struct VideoRow<'a> {
+    id: &'a str,
+    user_id: &'a str,
+    youtube_url: &'a str,
+    youtube_id: &'a str,
+    title: &'a str,
+    description: Option<&'a str>,
+    channel_name: Option<&'a str>,
+    duration: Option<i32>,
+    thumbnail_url: Option<&'a str>,
+    processing_status: ProcessingStatus,
+}
+
+impl NewVideo<'_> {
+    /// Saves the video for its user. The same YouTube video saved twice by
+    /// one user is [`Error::Duplicate`] with the id of the saved one; an
+    /// unknown user is [`Error::NotFound`].
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> Result<VideoSummary> {
+        let youtube_id = parse_youtube_id(self.youtube_url)
+            .map_err(|reason| Error::invalid("youtube_url", reason))?;
+        let title = self.title.trim();
+        if title.is_empty() {
+            return Err(Error::invalid("title", "must not be empty"));
+        }
+        if let Some(duration) = self.duration.filter(|d| *d < 0) {
+            return Err(Error::invalid(
+                "duration",
+                format!("{duration} is negative"),
+            ));
+        }
+        let id = nanoid::nanoid!();
+        let row = VideoRow {
+            id: &id,
+            user_id: self.user_id,
+            youtube_url: self.youtube_url.trim(),
+            youtube_id: &youtube_id,
+            title,
+            description: self.description,
+            channel_name: self.channel_name,
+            duration: self.duration,
+            thumbnail_url: self.thumbnail_url,
+            processing_status: ProcessingStatus::Pending,
+        };
+        // ON CONFLICT keeps a concurrent duplicate from being an error in
+        // the database's log and from aborting a caller's transaction.
+        let inserted = diesel::insert_into(video_summary::table)
+            .values(&row)
+            .on_conflict((video_summary::user_id, video_summary::youtube_id))
+            .do_nothing()
+            .returning(VideoSummary::as_returning())
+            .get_result(conn)
+            .await
+            .optional();
+        match inserted {
+            Ok(Some(video)) => Ok(video),
+            Ok(None) => {
+                let existing = VideoSummary::find_by_youtube_id(conn, self.user_id, &youtube_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("video_summary", &youtube_id))?;
+                Err(Error::Duplicate {
+                    entity: "video_summary",
+                    existing_id: existing.id,
+                })
+            }
+            Err(diesel::result::Error::DatabaseError(
+                DatabaseErrorKind::ForeignKeyViolation,
+                _,
+            )) => Err(Error::not_found("user", self.user_id)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// One line of a user's list: only what a list shows.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Serialize)]
+pub struct VideoListItem {
+    pub id: String,
+    pub title: String,
+    pub processing_status: ProcessingStatus,
+    pub created_at: DateTime<Utc>,
+    pub tag_count: i64,
+}
+
+/// Which of a user's videos to list, and where to start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VideoFilter<'a> {
+    pub status: Option<ProcessingStatus>,
+    /// A tag name (normalized before comparing).
+    pub tag: Option<&'a str>,
+    /// A category name (normalized before comparing).
+    pub category: Option<&'a str>,
+    /// Page size: [`DEFAULT_PAGE_SIZE`] when `None`, at most [`MAX_PAGE_SIZE`].
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<&'a str>,
+}
+
+/// One page of a user's videos, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VideoPage {
+    pub items: Vec<VideoListItem>,
+    /// Pass it as [`VideoFilter::cursor`] for the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+pub const MAX_PAGE_SIZE: i64 = 100;
+
+/// A position in the newest-first order: `<created_at µs>.<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cursor {
+    created_at: DateTime<Utc>,
+    id: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        format!("{}.{}", self.created_at.timestamp_micros(), self.id)
+    }
+
+    fn decode(text: &str) -> Result<Self> {
+        let invalid = || {
+            Error::invalid(
+                "cursor",
+                format!("{text:?} is not a cursor this listing gave"),
+            )
+        };
+        let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
+        let micros: i64 = micros.parse().map_err(|_| invalid())?;
+        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        if id.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Self {
+            created_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// How many of a user's videos are in each status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub pending: i64,
+    pub processing: i64,
+    pub completed: i64,
+    pub failed: i64,
+}
+
+impl StatusCounts {
+    pub fn total(&self) -> i64 {
+        self.pending + self.processing + self.completed + self.failed
+    }
+}
+
+impl VideoSummary {
+    /// The user's video with this id.
+    pub async fn find(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: &str,
+    ) -> Result<VideoSummary> {
+        video_summary::table
+            .filter(video_summary::id.eq(id))
+            .filter(video_summary::user_id.eq(user_id))
+            .select(VideoSummary::as_select())
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found("video_summary", id))
+    }
+
+    /// The user's video of this YouTube id, if they saved it.
+    pub async fn find_by_youtube_id(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        youtube_id: &str,
+    ) -> Result<Option<VideoSummary>> {
+        Ok(video_summary::table
+            .filter(video_summary::user_id.eq(user_id))
+            .filter(video_summary::youtube_id.eq(youtube_id))
+            .select(VideoSummary::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    }
+
+    /// A page of the user's videos, newest first, each with its tag count.
+    /// The page is one range of the `(user_id, created_at DESC, id DESC)`
+    /// index; tags are counted for the page's rows only.
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        filter: &VideoFilter<'_>,
+    ) -> Result<VideoPage> {
+        let limit = filter.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("{limit} is not between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let cursor = filter.cursor.map(Cursor::decode).transpose()?;
+        let tag_count = video_summary_tag::table
+            .filter(video_summary_tag::video_summary_id.eq(video_summary::id))
+            .select(count_star())
+            .single_value()
+            .assume_not_null();
+        let mut query = video_summary::table
+            .filter(video_summary::user_id.eq(user_id))
+            .select((
+                video_summary::id,
+                video_summary::title,
+                video_summary::processing_status,
+                video_summary::created_at,
+                tag_count,
+            ))
+            .order((video_summary::created_at.desc(), video_summary::id.desc()))
+            // One more than asked tells whether a next page exists.
+            .limit(limit + 1)
+            .into_boxed();
+        if let Some(status) = filter.status {
+            query = query.filter(video_summary::processing_status.eq(status));
+        }
+        if let Some(name) = filter.tag {
+            let tagged = video_summary_tag::table
+                .inner_join(tag::table)
+                .filter(tag::name.eq(normalize_name("tag", name)?))
+                .select(video_summary_tag::video_summary_id);
+            query = query.filter(video_summary::id.eq_any(tagged));
+        }
+        if let Some(name) = filter.category {
+            let filed = video_summary_category::table
+                .inner_join(category::table)
+                .filter(category::name.eq(normalize_name("category", name)?))
+                .select(video_summary_category::video_summary_id);
+            query = query.filter(video_summary::id.eq_any(filed));
+        }
+        if let Some(cursor) = &cursor {
+            // `created_at <= c` bounds the index range; the rest breaks ties.
+            query = query
+                .filter(video_summary::created_at.le(cursor.created_at))
+                .filter(
+                    video_summary::created_at
+                        .lt(cursor.created_at)
+                        .or(video_summary::id.lt(&cursor.id)),
+                );
+        }
+        let mut items: Vec<VideoListItem> = query.load(conn).await?;
+        let next_cursor = if items.len() as i64 > limit {
+            items.truncate(limit as usize);
+            items.last().map(|last| {
+                Cursor {
+                    created_at: last.created_at,
+                    id: last.id.clone(),
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(VideoPage { items, next_cursor })
+    }
+
+    /// How many of the user's videos are in each status.
+    pub async fn count_by_status(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+    ) -> Result<StatusCounts> {
+        let rows: Vec<(ProcessingStatus, i64)> = video_summary::table
+            .filter(video_summary::user_id.eq(user_id))
+            .group_by(video_summary::processing_status)
+            .select((video_summary::processing_status, count_star()))
+            .load(conn)
+            .await?;
+        let mut counts = StatusCounts::default();
+        for (status, n) in rows {
+            *match status {
+                ProcessingStatus::Pending => &mut counts.pending,
+                ProcessingStatus::Processing => &mut counts.processing,
+                ProcessingStatus::Completed => &mut counts.completed,
+                ProcessingStatus::Failed => &mut counts.failed,
+            } = n;
+        }
+        Ok(counts)
+    }
+
+    /// Moves the user's video to `status` if the move is legal (pending →
+    /// processing → completed or failed; failed → pending). `error` is
+    /// required for failed and stored; any other status clears it.
+    pub async fn update_processing_status(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: &str,
+        status: ProcessingStatus,
+        error: Option<&str>,
+    ) -> Result<VideoSummary> {
+        let error = match (status, error.map(str::trim)) {
+            (ProcessingStatus::Failed, Some(text)) if !text.is_empty() => Some(text),
+            (ProcessingStatus::Failed, _) => {
+                return Err(Error::invalid(
+                    "processing_error",
+                    "a failed video needs the reason it failed",
+                ));
+            }
+            _ => None,
+        };
+        Self::transition(conn, user_id, id, status, error, None).await
+    }
+
+    /// Stores the AI content and marks the user's video completed; it must
+    /// be processing.
+    pub async fn complete(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: &str,
+        content: &AiContent,
+    ) -> Result<VideoSummary> {
+        Self::transition(
+            conn,
+            user_id,
+            id,
+            ProcessingStatus::Completed,
+            None,
+            Some(content),
+        )
+        .await
+    }
+
+    /// One UPDATE that applies only from a legal previous status, so two
+    /// concurrent moves cannot both succeed; on no row, says why.
+    async fn transition(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: &str,
+        to: ProcessingStatus,
+        error: Option<&str>,
+        content: Option<&AiContent>,
+    ) -> Result<VideoSummary> {
+        let from: Vec<ProcessingStatus> = ProcessingStatus::ALL
+            .into_iter()
+            .filter(|previous| previous.can_move_to(to))
+            .collect();
+        let updated = diesel::update(video_summary::table)
+            .filter(video_summary::id.eq(id))
+            .filter(video_summary::user_id.eq(user_id))
+            .filter(video_summary::processing_status.eq_any(from))
+            .set((
+                video_summary::processing_status.eq(to),
+                video_summary::updated_at.eq(diesel::dsl::now),
+                video_summary::processing_error.eq(error),
+                // `None` leaves the content as it is.
+                content.map(|content| video_summary::ai_generated_content.eq(content)),
+            ))
+            .returning(VideoSummary::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        match updated {
+            Some(video) => Ok(video),
+            None => {
+                let current = Self::find(conn, user_id, id).await?;
+                Err(Error::IllegalTransition {
+                    id: id.to_string(),
+                    from: current.processing_status,
+                    to,
+                })
+            }
+        }
+    }
+
+    /// Deletes the user's video with its tags' links, categories' links and
+    /// keyframes (the cascades).
+    pub async fn delete(conn: &mut AsyncPgConnection, user_id: &str, id: &str) -> Result<()> {
+        let deleted = diesel::delete(
+            video_summary::table
+                .filter(video_summary::id.eq(id))
+                .filter(video_summary::user_id.eq(user_id)),
+        )
+        .execute(conn)
+        .await?;
+        if deleted == 0 {
+            return Err(Error::not_found("video_summary", id));
+        }
+        Ok(())
+    }
+
+    /// Fails with [`Error::NotFound`] unless the user owns the video; the
+    /// row stays share-locked to the end of the caller's transaction, so it
+    /// cannot be deleted under a change to its links.
+    pub(crate) async fn lock_owned(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: &str,
+    ) -> Result<()> {
+        video_summary::table
+            .filter(video_summary::id.eq(id))
+            .filter(video_summary::user_id.eq(user_id))
+            .select(video_summary::id)
+            .for_share()
+            .first::<String>(conn)
+            .await
+            .optional()?
+            .map(|_| ())
+            .ok_or_else(|| Error::not_found("video_summary", id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_767_225_600_123_456).expect("valid"),
+            id: "V1StGXR8_Z5jdHi6B-myT".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).expect("decodes"), cursor);
+        for bad in ["", "abc", "12", "x.id", "1."] {
+            assert!(
+                matches!(
+                    Cursor::decode(bad),
+                    Err(Error::InvalidInput {
+                        field: "cursor",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}

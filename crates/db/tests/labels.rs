@@ -1,0 +1,117 @@
+//! Tags and categories against a real database.
+
+mod common;
+
+use db::Error;
+use db::models::{Category, Tag};
+use db::testing::TestDatabase;
+
+#[tokio::test]
+async fn get_or_create_normalizes_and_reuses() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    let first = Tag::get_or_create(&mut conn, "  Machine  Learning ")
+        .await
+        .expect("created");
+    assert_eq!(first.name, "machine learning");
+    let again = Tag::get_or_create(&mut conn, "MACHINE LEARNING")
+        .await
+        .expect("found");
+    assert_eq!(again, first);
+    assert!(matches!(
+        Tag::get_or_create(&mut conn, "  ").await,
+        Err(Error::InvalidInput { .. })
+    ));
+    assert_eq!(Tag::list(&mut conn).await.expect("list"), vec![first]);
+}
+
+#[tokio::test]
+async fn concurrent_get_or_create_gives_one_row_and_no_error() {
+    let db = TestDatabase::new().await;
+    let pool = db.db().await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = pool.get_owned().await.expect("connection");
+            Category::get_or_create_many(&mut conn, &["science", "music", "talks"]).await
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("task").expect("no error"));
+    }
+    assert!(
+        results.windows(2).all(|pair| pair[0] == pair[1]),
+        "every caller sees the same rows"
+    );
+    let mut conn = pool.get().await.expect("connection");
+    assert_eq!(Category::list(&mut conn).await.expect("list").len(), 3);
+}
+
+#[tokio::test]
+async fn attach_detach_replace_and_usage_counts() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let a = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    let b = common::video(&mut conn, "alice", "bbbbbbbbbbb").await;
+
+    let tags = Tag::attach(&mut conn, "alice", &a.id, &["Rust", "talks", "rust"])
+        .await
+        .expect("attach");
+    assert_eq!(
+        tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["rust", "talks"]
+    );
+    Tag::attach(&mut conn, "alice", &a.id, &["rust"])
+        .await
+        .expect("attaching twice is fine");
+    Tag::attach(&mut conn, "alice", &b.id, &["rust"])
+        .await
+        .expect("attach");
+
+    let usage: Vec<(String, i64)> = Tag::list_for_user(&mut conn, "alice")
+        .await
+        .expect("usage")
+        .into_iter()
+        .map(|(tag, n)| (tag.name, n))
+        .collect();
+    assert_eq!(usage, [("rust".to_string(), 2), ("talks".to_string(), 1)]);
+
+    assert_eq!(
+        Tag::detach(&mut conn, "alice", &a.id, &["talks", "unknown"])
+            .await
+            .expect("detach"),
+        1
+    );
+    let replaced = Tag::replace(&mut conn, "alice", &a.id, &["go", "science"])
+        .await
+        .expect("replace");
+    assert_eq!(
+        replaced.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["go", "science"]
+    );
+    let now: Vec<String> = Tag::for_video(&mut conn, "alice", &a.id)
+        .await
+        .expect("tags")
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(now, ["go", "science"]);
+
+    Category::attach(&mut conn, "alice", &b.id, &["Education"])
+        .await
+        .expect("category");
+    let categories = Category::for_video(&mut conn, "alice", &b.id)
+        .await
+        .expect("categories");
+    assert_eq!(categories.len(), 1);
+    assert_eq!(categories[0].name, "education");
+    assert!(
+        Category::for_video(&mut conn, "alice", &a.id)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}

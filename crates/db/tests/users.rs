@@ -1,0 +1,105 @@
+//! Users against a real database.
+
+mod common;
+
+use db::Error;
+use db::models::{Keyframe, NewKeyframe, NewUser, Tag, User, VideoSummary};
+use db::testing::TestDatabase;
+
+#[tokio::test]
+async fn create_and_find_by_id_and_email() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    let created = NewUser::new("u1", "Ada", "ada@example.com")
+        .insert(&mut conn)
+        .await
+        .expect("created");
+    assert_eq!(User::find(&mut conn, "u1").await.expect("by id"), created);
+    assert_eq!(
+        User::find_by_email(&mut conn, "ada@example.com")
+            .await
+            .expect("by email"),
+        created
+    );
+    assert_eq!(
+        User::find_by_id_or_email(&mut conn, "ada@example.com")
+            .await
+            .expect("either"),
+        created
+    );
+    assert!(matches!(
+        User::find(&mut conn, "nobody").await,
+        Err(Error::NotFound { entity: "user", .. })
+    ));
+
+    match NewUser::new("u2", "Other Ada", "ada@example.com")
+        .insert(&mut conn)
+        .await
+    {
+        Err(Error::Duplicate { existing_id, .. }) => assert_eq!(existing_id, "u1"),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    for (user, field) in [
+        (NewUser::new("u3", "", "x@example.com"), "name"),
+        (NewUser::new("u3", "X", "not-an-email"), "email"),
+    ] {
+        match user.insert(&mut conn).await {
+            Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    assert_eq!(User::list(&mut conn, 10).await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn deleting_a_user_deletes_everything_of_theirs() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    common::user(&mut conn, "bob").await;
+    let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    let bobs = common::video(&mut conn, "bob", "aaaaaaaaaaa").await;
+    Tag::attach(&mut conn, "alice", &video.id, &["rust"])
+        .await
+        .expect("tag");
+    let frame = NewKeyframe {
+        timestamp: 0,
+        image_url: "https://cdn.example.com/1.jpg",
+        description: None,
+    };
+    Keyframe::insert_many(&mut conn, "alice", &video.id, &[frame])
+        .await
+        .expect("keyframe");
+
+    User::delete(&mut conn, "alice").await.expect("deleted");
+    assert!(matches!(
+        User::find(&mut conn, "alice").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(
+        VideoSummary::count_by_status(&mut conn, "alice")
+            .await
+            .expect("counts")
+            .total(),
+        0
+    );
+    assert!(
+        Tag::list_for_user(&mut conn, "alice")
+            .await
+            .expect("usage")
+            .is_empty()
+    );
+    assert!(
+        VideoSummary::find(&mut conn, "bob", &bobs.id).await.is_ok(),
+        "bob keeps his video"
+    );
+    assert_eq!(
+        Tag::list(&mut conn).await.expect("tags").len(),
+        1,
+        "shared tags stay"
+    );
+    assert!(matches!(
+        User::delete(&mut conn, "alice").await,
+        Err(Error::NotFound { .. })
+    ));
+}

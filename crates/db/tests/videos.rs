@@ -1,0 +1,393 @@
+//! Video summaries against a real database.
+
+mod common;
+
+use db::Error;
+use db::models::{AiContent, NewVideo, ProcessingStatus, Tag, VideoFilter, VideoSummary};
+use db::testing::TestDatabase;
+
+#[tokio::test]
+async fn create_parses_the_url_and_starts_pending() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let video = NewVideo {
+        user_id: "alice",
+        youtube_url: "https://youtu.be/dQw4w9WgXcQ?t=42",
+        title: "  Never Gonna Give You Up ",
+        channel_name: Some("Rick Astley"),
+        duration: Some(213),
+        ..NewVideo::default()
+    }
+    .insert(&mut conn)
+    .await
+    .expect("created");
+    assert_eq!(video.youtube_id, "dQw4w9WgXcQ");
+    assert_eq!(video.title, "Never Gonna Give You Up");
+    assert_eq!(video.id.len(), 21, "a nanoid");
+    assert_eq!(video.processing_status, ProcessingStatus::Pending);
+    assert_eq!(
+        VideoSummary::find(&mut conn, "alice", &video.id)
+            .await
+            .expect("found"),
+        video
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_the_field() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let base = NewVideo {
+        user_id: "alice",
+        youtube_url: "https://youtu.be/dQw4w9WgXcQ",
+        title: "t",
+        ..NewVideo::default()
+    };
+    let cases = [
+        (
+            NewVideo {
+                youtube_url: "https://vimeo.com/1",
+                ..base
+            },
+            "youtube_url",
+        ),
+        (
+            NewVideo {
+                title: "   ",
+                ..base
+            },
+            "title",
+        ),
+        (
+            NewVideo {
+                duration: Some(-1),
+                ..base
+            },
+            "duration",
+        ),
+    ];
+    for (input, expected) in cases {
+        match input.insert(&mut conn).await {
+            Err(Error::InvalidInput { field, .. }) => assert_eq!(field, expected),
+            other => panic!("{expected}: {other:?}"),
+        }
+    }
+    let unknown_user = NewVideo {
+        user_id: "nobody",
+        ..base
+    }
+    .insert(&mut conn)
+    .await;
+    assert!(
+        matches!(unknown_user, Err(Error::NotFound { entity: "user", .. })),
+        "{unknown_user:?}"
+    );
+    assert_eq!(
+        VideoSummary::count_by_status(&mut conn, "alice")
+            .await
+            .expect("counts")
+            .total(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn saving_the_same_video_twice_returns_the_existing_id() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let first = common::video(&mut conn, "alice", "dQw4w9WgXcQ").await;
+    let again = NewVideo {
+        user_id: "alice",
+        youtube_url: "https://m.youtube.com/shorts/dQw4w9WgXcQ",
+        title: "again",
+        ..NewVideo::default()
+    }
+    .insert(&mut conn)
+    .await;
+    match again {
+        Err(Error::Duplicate { existing_id, .. }) => assert_eq!(existing_id, first.id),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    let found = VideoSummary::find_by_youtube_id(&mut conn, "alice", "dQw4w9WgXcQ")
+        .await
+        .expect("query");
+    assert_eq!(found.map(|v| v.id), Some(first.id));
+}
+
+#[tokio::test]
+async fn status_moves_follow_the_pipeline() {
+    use ProcessingStatus::*;
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    let id = video.id.as_str();
+
+    let illegal =
+        VideoSummary::update_processing_status(&mut conn, "alice", id, Completed, None).await;
+    assert!(
+        matches!(
+            illegal,
+            Err(Error::IllegalTransition {
+                from: Pending,
+                to: Completed,
+                ..
+            })
+        ),
+        "{illegal:?}"
+    );
+    let processing =
+        VideoSummary::update_processing_status(&mut conn, "alice", id, Processing, None)
+            .await
+            .expect("pending -> processing");
+    assert!(processing.updated_at >= video.updated_at);
+
+    let missing_reason =
+        VideoSummary::update_processing_status(&mut conn, "alice", id, Failed, None).await;
+    assert!(matches!(
+        missing_reason,
+        Err(Error::InvalidInput {
+            field: "processing_error",
+            ..
+        })
+    ));
+    let failed = VideoSummary::update_processing_status(
+        &mut conn,
+        "alice",
+        id,
+        Failed,
+        Some("no transcript"),
+    )
+    .await
+    .expect("processing -> failed");
+    assert_eq!(failed.processing_error.as_deref(), Some("no transcript"));
+
+    let retried = VideoSummary::update_processing_status(&mut conn, "alice", id, Pending, None)
+        .await
+        .expect("failed -> pending");
+    assert_eq!(
+        retried.processing_error, None,
+        "the error is cleared on retry"
+    );
+    VideoSummary::update_processing_status(&mut conn, "alice", id, Processing, None)
+        .await
+        .expect("pending -> processing");
+    let content = AiContent::new("A song.", ["never", "gonna"]);
+    let done = VideoSummary::complete(&mut conn, "alice", id, &content)
+        .await
+        .expect("complete");
+    assert_eq!(done.processing_status, Completed);
+    assert_eq!(done.ai_generated_content, Some(content));
+    let again = VideoSummary::complete(&mut conn, "alice", id, &AiContent::default()).await;
+    assert!(matches!(
+        again,
+        Err(Error::IllegalTransition {
+            from: Completed,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn ai_content_keeps_unknown_keys_through_the_database() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    VideoSummary::update_processing_status(
+        &mut conn,
+        "alice",
+        &video.id,
+        ProcessingStatus::Processing,
+        None,
+    )
+    .await
+    .expect("processing");
+    let original =
+        serde_json::json!({"summary": "s", "keyPoints": ["a"], "topics": ["x"], "model": {"v": 2}});
+    let content = AiContent::from_json(original.clone()).expect("object");
+    VideoSummary::complete(&mut conn, "alice", &video.id, &content)
+        .await
+        .expect("complete");
+    let read = VideoSummary::find(&mut conn, "alice", &video.id)
+        .await
+        .expect("found");
+    let stored = read.ai_generated_content.expect("content");
+    assert_eq!(serde_json::to_value(&stored).expect("json"), original);
+}
+
+#[tokio::test]
+async fn list_pages_newest_first_with_tag_counts_and_filters() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        let video = common::video(&mut conn, "alice", &format!("video{n:06}")).await;
+        ids.push(video.id);
+    }
+    Tag::attach(&mut conn, "alice", &ids[6], &["rust", "talks"])
+        .await
+        .expect("tags");
+    Tag::attach(&mut conn, "alice", &ids[2], &["rust"])
+        .await
+        .expect("tags");
+    VideoSummary::update_processing_status(
+        &mut conn,
+        "alice",
+        &ids[5],
+        ProcessingStatus::Processing,
+        None,
+    )
+    .await
+    .expect("processing");
+
+    // Newest first: the creation order reversed, three at a time.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let filter = VideoFilter {
+            limit: Some(3),
+            cursor: cursor.as_deref(),
+            ..VideoFilter::default()
+        };
+        let page = VideoSummary::list(&mut conn, "alice", &filter)
+            .await
+            .expect("page");
+        assert!(page.items.len() <= 3);
+        seen.extend(
+            page.items
+                .iter()
+                .map(|item| (item.id.clone(), item.tag_count)),
+        );
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<(String, i64)> = ids
+        .iter()
+        .rev()
+        .map(|id| {
+            (
+                id.clone(),
+                if *id == ids[6] {
+                    2
+                } else if *id == ids[2] {
+                    1
+                } else {
+                    0
+                },
+            )
+        })
+        .collect();
+    assert_eq!(seen, expected);
+
+    let tagged = VideoSummary::list(
+        &mut conn,
+        "alice",
+        &VideoFilter {
+            tag: Some(" RUST "),
+            ..VideoFilter::default()
+        },
+    )
+    .await
+    .expect("by tag");
+    assert_eq!(
+        tagged
+            .items
+            .iter()
+            .map(|i| i.id.clone())
+            .collect::<Vec<_>>(),
+        vec![ids[6].clone(), ids[2].clone()]
+    );
+    let processing = VideoSummary::list(
+        &mut conn,
+        "alice",
+        &VideoFilter {
+            status: Some(ProcessingStatus::Processing),
+            ..VideoFilter::default()
+        },
+    )
+    .await
+    .expect("by status");
+    assert_eq!(processing.items.len(), 1);
+    assert_eq!(processing.items[0].id, ids[5]);
+
+    for bad in [Some(0), Some(101)] {
+        let result = VideoSummary::list(
+            &mut conn,
+            "alice",
+            &VideoFilter {
+                limit: bad,
+                ..VideoFilter::default()
+            },
+        )
+        .await;
+        assert!(
+            matches!(result, Err(Error::InvalidInput { field: "limit", .. })),
+            "{result:?}"
+        );
+    }
+    let result = VideoSummary::list(
+        &mut conn,
+        "alice",
+        &VideoFilter {
+            cursor: Some("nonsense"),
+            ..VideoFilter::default()
+        },
+    )
+    .await;
+    assert!(matches!(
+        result,
+        Err(Error::InvalidInput {
+            field: "cursor",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn counts_per_status_and_delete_cascades() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let a = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    let b = common::video(&mut conn, "alice", "bbbbbbbbbbb").await;
+    VideoSummary::update_processing_status(
+        &mut conn,
+        "alice",
+        &b.id,
+        ProcessingStatus::Processing,
+        None,
+    )
+    .await
+    .expect("processing");
+    let counts = VideoSummary::count_by_status(&mut conn, "alice")
+        .await
+        .expect("counts");
+    assert_eq!(
+        (counts.pending, counts.processing, counts.total()),
+        (1, 1, 2)
+    );
+
+    Tag::attach(&mut conn, "alice", &a.id, &["x"])
+        .await
+        .expect("tag");
+    VideoSummary::delete(&mut conn, "alice", &a.id)
+        .await
+        .expect("delete");
+    assert!(matches!(
+        VideoSummary::find(&mut conn, "alice", &a.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        VideoSummary::delete(&mut conn, "alice", &a.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    let usage = Tag::list_for_user(&mut conn, "alice").await.expect("usage");
+    assert!(usage.is_empty(), "the link went with the video: {usage:?}");
+}
