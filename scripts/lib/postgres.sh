@@ -1,0 +1,51 @@
+# Shared by the scripts: finding and installing PostgreSQL's server programs.
+# The search order is the one mv-admin uses (crates/db/src/local_server.rs).
+
+pg_bindir() {
+    local dir
+    if [[ -n "${MV_PG_BINDIR:-}" ]]; then
+        echo "$MV_PG_BINDIR"
+        return
+    fi
+    dir=$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")
+    if [[ -x "$dir/initdb" && -x "$dir/pg_ctl" ]]; then
+        echo "$dir"
+        return
+    fi
+    dir=$(pg_config --bindir 2>/dev/null || true)
+    if [[ -n "$dir" && -x "$dir/initdb" ]]; then
+        echo "$dir"
+        return
+    fi
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r) \
+               $(ls -d /opt/homebrew/opt/postgresql@*/bin /usr/local/opt/postgresql@*/bin 2>/dev/null); do
+        if [[ -x "$dir/initdb" ]]; then
+            echo "$dir"
+            return
+        fi
+    done
+    return 1
+}
+
+ensure_postgres_installed() {
+    if pg_bindir >/dev/null; then
+        return
+    fi
+    echo "PostgreSQL's server programs are missing; installing them." >&2
+    local sudo=""
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+            sudo="sudo -n"
+        fi
+    fi
+    if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 || -n "$sudo" ]]; then
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+    elif command -v brew >/dev/null; then
+        brew install postgresql@17
+    else
+        echo "Cannot install PostgreSQL here: install its server programs (apt-get install postgresql, brew install postgresql@17) or set DATABASE_URL." >&2
+        exit 1
+    fi
+    pg_bindir >/dev/null || { echo "PostgreSQL was installed but initdb is still not found; set MV_PG_BINDIR." >&2; exit 1; }
+}

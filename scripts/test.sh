@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, against a real PostgreSQL.
+#
+# With DATABASE_URL set, tests create their databases on that server.
+# Otherwise they share a cluster of their own in the system temp folder
+# (MV_TEST_PG_DIR moves it), created and started on first use. When
+# PostgreSQL's server programs are missing, this installs them with the
+# system's package manager where it can.
+#
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p db`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/postgres.sh
+
+if [[ -z "${DATABASE_URL:-}" ]]; then
+    ensure_postgres_installed
+fi
+
+cargo test --workspace "$@"
