@@ -7,6 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use tokio_postgres::error::SqlState;
+
 use crate::local_server::{LocalServer, LocalServerError};
 
 /// The database the default local server holds.
@@ -166,7 +168,8 @@ pub async fn local_database_url() -> Result<String, ConfigError> {
 }
 
 async fn ensure_local_database(server: &LocalServer) -> Result<(), ConfigError> {
-    let failed = |e: tokio_postgres::Error| ConfigError::LocalDatabase(e.to_string());
+    let failed =
+        |e: tokio_postgres::Error| ConfigError::LocalDatabase(crate::pool::error_chain(&e));
     let (client, connection) =
         tokio_postgres::connect(&server.url("postgres"), tokio_postgres::NoTls)
             .await
@@ -186,8 +189,11 @@ async fn ensure_local_database(server: &LocalServer) -> Result<(), ConfigError> 
             .await
         {
             Ok(()) => {}
-            // Another command created it at the same moment.
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            // Another command created it at the same moment (which of the
+            // two errors PostgreSQL raises depends on the timing).
+            Err(e)
+                if e.code() == Some(&SqlState::DUPLICATE_DATABASE)
+                    || e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
             Err(e) => return Err(failed(e)),
         }
     }

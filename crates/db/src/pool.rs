@@ -79,7 +79,7 @@ impl ConnectSettings {
 
 /// A message with every cause, as tokio-postgres keeps the useful part
 /// (refused, timed out, bad password) in its sources.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -43,10 +43,19 @@ pub fn parse_youtube_id(input: &str) -> Result<String, String> {
         segments.next().map(str::to_string)
     } else if HOSTS.contains(&host) {
         match segments.next() {
-            Some("watch") => url
-                .query_pairs()
-                .find(|(k, _)| k == "v")
-                .map(|(_, v)| v.into_owned()),
+            // With several `v` parameters, the first that is an id counts.
+            Some("watch") => {
+                let values: Vec<String> = url
+                    .query_pairs()
+                    .filter(|(k, _)| k == "v")
+                    .map(|(_, v)| v.into_owned())
+                    .collect();
+                values
+                    .iter()
+                    .find(|v| is_video_id(v))
+                    .or(values.first())
+                    .cloned()
+            }
             Some(prefix) if ID_PATHS.contains(&prefix) => segments.next().map(str::to_string),
             _ => None,
         }
