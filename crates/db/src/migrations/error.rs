@@ -14,8 +14,11 @@ use super::status::{Changed, Unfinished};
 pub enum MigrateError {
     /// Another run held the migration lock for the whole wait.
     #[error(
-        "another migration run holds the migration lock ({}); gave up after waiting {}",
-        .holder.as_ref().map_or_else(|| "its holder has just let go".to_string(), LockHolder::describe),
+        "{}; gave up after waiting {}",
+        .holder.as_ref().map_or_else(
+            || "another migration run held the migration lock and has just let go".to_string(),
+            |h| format!("the migration lock is held by another migration run, {}", h.describe())
+        ),
         humantime::format_duration(*.waited)
     )]
     LockTimeout {

@@ -41,7 +41,7 @@ pub struct LockHolder {
 }
 
 impl LockHolder {
-    /// "pid 123 (mv-migrations, from 10.0.0.5, connected at ...)".
+    /// "PostgreSQL backend pid 123 (mv-migrations, from 10.0.0.5, connected at ...)".
     pub fn describe(&self) -> String {
         let mut about = Vec::new();
         if let Some(name) = self.application_name.as_deref().filter(|n| !n.is_empty()) {
@@ -57,13 +57,9 @@ impl LockHolder {
             ));
         }
         if about.is_empty() {
-            format!("held by PostgreSQL backend pid {}", self.pid)
+            format!("PostgreSQL backend pid {}", self.pid)
         } else {
-            format!(
-                "held by PostgreSQL backend pid {} ({})",
-                self.pid,
-                about.join(", ")
-            )
+            format!("PostgreSQL backend pid {} ({})", self.pid, about.join(", "))
         }
     }
 }
