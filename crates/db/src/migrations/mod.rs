@@ -1,12 +1,12 @@
 //! The migration engine: Diesel's embedded migrations, run under a lock, with
 //! checksums, ordering rules, recorded failures, timeouts and guarded reverts.
 //!
-//! - [`lock`]: one runner at a time (a polled PostgreSQL advisory lock).
-//! - [`source`]: the migrations and their texts (embedded, or a folder).
-//! - [`history`]: the bookkeeping tables beside Diesel's.
-//! - [`status`]: applied, pending, changed, missing and failed migrations.
-//! - [`data_loss`]: what a revert would delete.
-//! - [`runner`]: `migrate`, `revert`, `redo`, `accept_edit`, `resolve`.
+//! - `lock`: one runner at a time (a polled PostgreSQL advisory lock).
+//! - `source`: the migrations and their texts (embedded, or a folder).
+//! - `history`: the bookkeeping tables beside Diesel's.
+//! - `status`: applied, pending, changed, missing and failed migrations.
+//! - `data_loss`: what a revert would delete.
+//! - `runner`: `migrate`, `revert`, `redo`, `accept_edit`, `resolve`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,22 +17,22 @@ use serde::Serialize;
 
 use crate::error::Result;
 
-pub mod data_loss;
+mod data_loss;
 mod error;
-pub mod history;
-pub mod lock;
-pub mod runner;
-pub mod source;
-pub mod status;
+mod history;
+mod lock;
+mod runner;
+mod source;
+mod status;
 
 pub use data_loss::DataLoss;
 pub use error::{Location, MigrateError, Outcome, StatementFailure};
-pub use lock::{LOCK_KEY, LockHolder};
+pub use lock::{APPLICATION_NAME, LOCK_KEY, LockHolder};
 pub use runner::{
-    DataLossPolicy, Report, Resolution, accept_edit, migrate, redo, resolve, revert, status,
+    DataLossPolicy, Done, Report, Resolution, accept_edit, migrate, redo, resolve, revert, status,
 };
-pub use source::{MigrationSet, SourceMigration, checksum};
-pub use status::{Changed, Status, Unfinished};
+pub use source::{MigrationSet, Override, SourceMigration, checksum};
+pub use status::{Applied, Changed, Missing, Pending, Status, Unfinished};
 
 /// Every migration of the repository, compiled in.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
