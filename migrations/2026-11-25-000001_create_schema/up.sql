@@ -22,6 +22,7 @@ CREATE TABLE video_summary (
     title text NOT NULL,
     description text,
     channel_name text,
+    -- squawk-ignore prefer-bigint-over-int -- seconds of one video fit int4 many times over, and the models read i32
     duration integer,
     thumbnail_url text,
     processing_status text NOT NULL DEFAULT 'pending'
@@ -67,6 +68,7 @@ COMMENT ON TABLE category IS 'A broad subject shared by all users; the name is n
 CREATE TABLE keyframe (
     id text PRIMARY KEY,
     video_summary_id text NOT NULL REFERENCES video_summary (id) ON DELETE CASCADE,
+    -- squawk-ignore prefer-bigint-over-int -- an offset in seconds into one video, read as i32 by the models
     "timestamp" integer NOT NULL,
     image_url text NOT NULL,
     description text,

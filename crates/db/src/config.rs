@@ -202,8 +202,9 @@ async fn ensure_local_database(server: &LocalServer) -> Result<(), ConfigError> 
     Ok(())
 }
 
-/// `30s`, `500ms`, `2m`, or a bare number of seconds; `0` means none.
-fn parse_duration(name: &'static str, value: &str) -> Result<Option<Duration>, ConfigError> {
+/// Parses `30s`, `500ms`, `2m`, or a bare number of seconds; `0` means no
+/// limit (`None`). The error says what was expected.
+pub fn parse_limit(value: &str) -> Result<Option<Duration>, String> {
     let trimmed = value.trim();
     let parsed = match trimmed.parse::<u64>() {
         Ok(secs) => Ok(Duration::from_secs(secs)),
@@ -212,12 +213,22 @@ fn parse_duration(name: &'static str, value: &str) -> Result<Option<Duration>, C
     match parsed {
         Ok(d) if d.is_zero() => Ok(None),
         Ok(d) => Ok(Some(d)),
-        Err(reason) => Err(ConfigError::Invalid {
-            name,
-            value: value.to_string(),
-            reason: format!("expected a duration such as 30s, 500ms or 2m ({reason})"),
-        }),
+        Err(reason) => Err(format!(
+            "expected a duration such as 30s, 500ms or 2m ({reason})"
+        )),
     }
+}
+
+/// [`parse_limit`] for the setting `name`.
+pub(crate) fn parse_duration(
+    name: &'static str,
+    value: &str,
+) -> Result<Option<Duration>, ConfigError> {
+    parse_limit(value).map_err(|reason| ConfigError::Invalid {
+        name,
+        value: value.to_string(),
+        reason,
+    })
 }
 
 /// The URL with its password replaced by `***`, fit for messages and logs.

@@ -41,9 +41,9 @@ pub enum Error {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Applying or reverting a migration failed.
-    #[error("migration failed: {0}")]
-    Migration(String),
+    /// Applying or reverting migrations failed, or was refused.
+    #[error(transparent)]
+    Migration(#[from] crate::migrations::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
 }

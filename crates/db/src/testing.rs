@@ -315,3 +315,119 @@ impl Drop for TestDatabase {
         let _ = dropped;
     }
 }
+
+/// Everything about the `public` schema's structure, one sorted line per
+/// table, column, constraint and index (with comments), for comparing two
+/// databases.
+pub async fn schema_snapshot(conn: &mut AsyncPgConnection) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Snapshot {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        schema: Option<String>,
+    }
+    const SNAPSHOT: &str = r#"
+SELECT string_agg(line, E'\n' ORDER BY line) AS schema FROM (
+    SELECT format('table %s kind=%s comment=%s', c.relname, c.relkind,
+                  obj_description(c.oid, 'pg_class')) AS line
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+    UNION ALL
+    SELECT format('column %s %s %s %s %s default=%s comment=%s', c.relname,
+                  lpad(a.attnum::text, 4, '0'), a.attname,
+                  format_type(a.atttypid, a.atttypmod),
+                  CASE WHEN a.attnotnull THEN 'not null' ELSE 'null' END,
+                  pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum))
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+    UNION ALL
+    SELECT format('constraint %s %s %s', c.relname, k.conname, pg_get_constraintdef(k.oid))
+    FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT format('index %s', pg_get_indexdef(i.indexrelid))
+    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public'
+) lines
+"#;
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query(SNAPSHOT)
+        .get_result::<Snapshot>(conn)
+        .await
+        .expect("reading the schema")
+        .schema
+        .unwrap_or_default()
+}
+
+/// A folder of migrations in Diesel's layout, for tests that need a set of
+/// their own; deleted when dropped.
+#[derive(Debug)]
+pub struct MigrationDir {
+    path: std::path::PathBuf,
+}
+
+impl MigrationDir {
+    /// An empty folder.
+    pub fn new() -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "mv-migrations-{}-{}-{:x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path).expect("creating a migrations folder");
+        Self { path }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// Writes (or overwrites) migration `name`'s up.sql and down.sql.
+    pub fn write(&self, name: &str, up: &str, down: Option<&str>) -> &Self {
+        let folder = self.path.join(name);
+        std::fs::create_dir_all(&folder).expect("creating a migration folder");
+        std::fs::write(folder.join("up.sql"), up).expect("writing up.sql");
+        if let Some(down) = down {
+            std::fs::write(folder.join("down.sql"), down).expect("writing down.sql");
+        }
+        self
+    }
+
+    /// Writes migration `name`'s metadata.toml.
+    pub fn metadata(&self, name: &str, toml: &str) -> &Self {
+        std::fs::write(self.path.join(name).join("metadata.toml"), toml)
+            .expect("writing metadata.toml");
+        self
+    }
+
+    /// Deletes migration `name`.
+    pub fn remove(&self, name: &str) -> &Self {
+        std::fs::remove_dir_all(self.path.join(name)).expect("removing a migration");
+        self
+    }
+
+    /// The migrations as the engine reads them.
+    pub fn set(&self) -> crate::migrations::MigrationSet {
+        crate::migrations::MigrationSet::from_dir(&self.path).expect("reading the migrations")
+    }
+}
+
+impl Default for MigrationDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for MigrationDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}

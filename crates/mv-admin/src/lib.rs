@@ -14,6 +14,9 @@ pub mod schema_rs;
 
 /// Exit code for a command that failed (usage errors exit with 2, as clap does).
 pub const EXIT_FAILURE: u8 = 1;
+/// Exit code of a migrate command that gave up waiting for another run's
+/// migration lock.
+pub const EXIT_LOCK_TIMEOUT: u8 = 3;
 
 /// Mind-vault's database tool: the local server, migrations, schema and data.
 #[derive(Debug, Parser)]
@@ -36,7 +39,8 @@ pub enum Command {
     /// Manage the local PostgreSQL server used when no DATABASE_URL is set.
     #[command(subcommand)]
     Db(db_server::DbCommand),
-    /// Apply the pending migrations embedded in this binary.
+    /// Apply the pending migrations embedded in this binary (under a lock,
+    /// refusing edited, out-of-order or failed ones); see its subcommands.
     Migrate(migrate::Args),
     /// Write crates/db/src/schema.rs from the database, or check it.
     Schema(schema_rs::Args),
@@ -89,8 +93,14 @@ pub fn main() -> ExitCode {
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {
-    // `{:#}` joins the causes into one line; no backtrace is ever printed.
-    eprintln!("error: {error:#}");
+    // The causes on one line, as `{:#}` joins them, less the exit status
+    // (it is not a cause); no backtrace is ever printed.
+    let message: Vec<String> = error
+        .chain()
+        .filter(|cause| !cause.is::<ExitStatus>())
+        .map(ToString::to_string)
+        .collect();
+    eprintln!("error: {}", message.join(": "));
     let code = error
         .chain()
         .find_map(|cause| cause.downcast_ref::<ExitStatus>())

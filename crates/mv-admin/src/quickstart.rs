@@ -8,8 +8,8 @@ use crate::Context;
 pub struct Args {}
 
 pub async fn run(context: &Context, _args: Args) -> Result<()> {
-    let conn = context.connect().await?;
-    let applied = crate::migrate::apply_pending(conn).await?;
+    let mut conn = context.connect().await?;
+    let applied = crate::migrate::apply_pending(&mut conn).await?;
     println!("migrations: {} applied", applied.len());
     Ok(())
 }

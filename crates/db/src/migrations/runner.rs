@@ -1,0 +1,568 @@
+//! The commands: each takes the lock, reads the bookkeeping, refuses what is
+//! unsafe, then acts.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use serde::Serialize;
+
+use super::data_loss::{self, DataLoss};
+use super::error::{Location, Outcome, StatementFailure};
+use super::history::{self, HistoryRow};
+use super::source::{MigrationSet, SourceMigration};
+use super::status::{Changed, Status, Unfinished};
+use super::{Direction, Event, MigrateError, Options, lock};
+
+/// One migration applied or reverted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Done {
+    pub version: String,
+    pub name: String,
+    /// How long its SQL and bookkeeping took, in milliseconds.
+    pub millis: u128,
+}
+
+/// What a command did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Applied before the history existed, recorded now.
+    pub adopted: Vec<String>,
+    /// Reverted, newest first.
+    pub reverted: Vec<Done>,
+    /// Applied, oldest first.
+    pub applied: Vec<Done>,
+}
+
+impl Report {
+    /// The versions applied, in order.
+    pub fn versions(&self) -> Vec<String> {
+        self.applied.iter().map(|d| d.version.clone()).collect()
+    }
+}
+
+/// What to do when a revert would delete data.
+pub enum DataLossPolicy<'a> {
+    /// Refuse, listing what would go.
+    Refuse,
+    /// Revert without looking.
+    Accept,
+    /// Ask; `true` reverts.
+    Ask(&'a mut (dyn FnMut(&[DataLoss]) -> bool + Send)),
+}
+
+/// What became of a failed or interrupted migration, as its operator says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Nothing of the run remains: the database is as it was before it.
+    RolledBack,
+    /// The run's work is fully done (finished by hand).
+    Completed,
+}
+
+/// The `lock_timeout` and `statement_timeout` a migration runs with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    lock_timeout: Option<Duration>,
+    statement_timeout: Option<Duration>,
+}
+
+impl Timeouts {
+    /// The migration's own settings over the run's defaults.
+    pub(crate) fn of(migration: &SourceMigration, options: &Options) -> Self {
+        Self {
+            lock_timeout: migration.lock_timeout.unwrap_or(options.lock_timeout),
+            statement_timeout: migration
+                .statement_timeout
+                .unwrap_or(options.statement_timeout),
+        }
+    }
+
+    /// Sets them for the transaction (`local`) or the session.
+    pub(crate) async fn set(
+        &self,
+        conn: &mut AsyncPgConnection,
+        local: bool,
+    ) -> Result<(), MigrateError> {
+        let millis = |d: Option<Duration>| d.map_or(0, |d| d.as_millis().max(1));
+        let scope = if local { "SET LOCAL" } else { "SET" };
+        conn.batch_execute(&format!(
+            "{scope} lock_timeout = {}; {scope} statement_timeout = {}",
+            millis(self.lock_timeout),
+            millis(self.statement_timeout)
+        ))
+        .await
+        .map_err(MigrateError::db("set the migration's timeouts"))
+    }
+}
+
+/// The session's own timeouts, put back after a migration outside a
+/// transaction has set its own.
+#[derive(QueryableByName)]
+struct SessionTimeouts {
+    #[diesel(sql_type = Text)]
+    lock_timeout: String,
+    #[diesel(sql_type = Text)]
+    statement_timeout: String,
+}
+
+impl SessionTimeouts {
+    async fn read(conn: &mut AsyncPgConnection) -> Result<Self, MigrateError> {
+        diesel::sql_query(
+            "SELECT current_setting('lock_timeout') AS lock_timeout, \
+                    current_setting('statement_timeout') AS statement_timeout",
+        )
+        .get_result(conn)
+        .await
+        .map_err(MigrateError::db("read the session's timeouts"))
+    }
+
+    async fn restore(&self, conn: &mut AsyncPgConnection) -> Result<(), MigrateError> {
+        diesel::sql_query(
+            "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
+        )
+        .bind::<Text, _>(&self.lock_timeout)
+        .bind::<Text, _>(&self.statement_timeout)
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(MigrateError::db("restore the session's timeouts"))
+    }
+}
+
+/// PostgreSQL's message with its detail and hint.
+pub(crate) fn describe_db_error(error: &diesel::result::Error) -> String {
+    match error {
+        diesel::result::Error::DatabaseError(_, info) => {
+            let mut text = info.message().to_string();
+            if let Some(detail) = info.details() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            if let Some(hint) = info.hint() {
+                text.push_str(&format!(" (hint: {hint})"));
+            }
+            text
+        }
+        other => other.to_string(),
+    }
+}
+
+fn failure(
+    migration: &SourceMigration,
+    direction: Direction,
+    sql: &str,
+    error: &diesel::result::Error,
+    outcome: Outcome,
+) -> StatementFailure {
+    let location = match error {
+        diesel::result::Error::DatabaseError(_, info) => info
+            .statement_position()
+            .and_then(|position| Location::find(sql, position)),
+        _ => None,
+    };
+    StatementFailure {
+        name: migration.name.clone(),
+        version: migration.version.clone(),
+        direction,
+        location,
+        message: describe_db_error(error),
+        outcome,
+    }
+}
+
+/// Runs `body` in a transaction: committed when it succeeds, rolled back
+/// when it fails.
+pub(crate) async fn in_transaction<T>(
+    conn: &mut AsyncPgConnection,
+    body: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, MigrateError>,
+) -> Result<T, MigrateError> {
+    conn.batch_execute("BEGIN")
+        .await
+        .map_err(MigrateError::db("start a transaction"))?;
+    match body(conn).await {
+        Ok(value) => {
+            conn.batch_execute("COMMIT")
+                .await
+                .map_err(MigrateError::db("commit the transaction"))?;
+            Ok(value)
+        }
+        Err(e) => {
+            // The first error says more than a failed rollback would (a dead
+            // session rolls back by itself).
+            let _ = conn.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+/// Takes the migration lock, runs `body`, lets go.
+async fn locked<T>(
+    conn: &mut AsyncPgConnection,
+    options: &Options,
+    body: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, MigrateError>,
+) -> Result<T, MigrateError> {
+    lock::acquire(conn, options).await?;
+    let result = body(conn).await;
+    // A release that fails means the session is gone, and the lock with it.
+    let _ = lock::release(conn).await;
+    result
+}
+
+async fn read_status(
+    conn: &mut AsyncPgConnection,
+    set: &MigrationSet,
+) -> Result<(history::Recorded, Status), MigrateError> {
+    let recorded = history::read(conn).await?;
+    // Under the lock, a running row is one whose runner died.
+    let status = Status::compute(set, &recorded, false);
+    if !status.failed.is_empty() {
+        return Err(MigrateError::Unresolved(status.failed));
+    }
+    Ok((recorded, status))
+}
+
+/// What the database holds compared with `set`; reads only, takes no lock.
+pub async fn status(
+    conn: &mut AsyncPgConnection,
+    set: &MigrationSet,
+) -> Result<Status, MigrateError> {
+    let recorded = history::read(conn).await?;
+    let holder = lock::holder(conn).await?;
+    let mut status = Status::compute(set, &recorded, holder.is_some());
+    status.lock_holder = holder;
+    Ok(status)
+}
+
+/// Applies every pending migration of `set`, oldest first.
+///
+/// Refuses, before running anything, when a migration is failed or
+/// interrupted, when an applied one was edited, or when a pending one is
+/// older than the newest applied (unless `options.allow_out_of_order`).
+/// When nothing is pending, nothing is written.
+pub async fn migrate(
+    conn: &mut AsyncPgConnection,
+    set: &MigrationSet,
+    options: &Options,
+) -> Result<Report, MigrateError> {
+    locked(conn, options, async |conn| {
+        let (recorded, status) = read_status(conn, set).await?;
+        if !status.changed.is_empty() {
+            return Err(MigrateError::Changed(status.changed));
+        }
+        let missing: Vec<String> = status.missing.iter().map(|m| m.version.clone()).collect();
+        if !missing.is_empty() {
+            options.notify(Event::Missing { versions: &missing });
+        }
+        let out_of_order: Vec<String> = status
+            .pending
+            .iter()
+            .filter(|p| p.out_of_order)
+            .map(|p| p.name.clone())
+            .collect();
+        if !out_of_order.is_empty() && !options.allow_out_of_order {
+            return Err(MigrateError::OutOfOrder {
+                pending: out_of_order,
+                newest_applied: status.newest_applied().unwrap_or_default().to_string(),
+            });
+        }
+
+        let mut report = Report::default();
+        let unrecorded: Vec<&SourceMigration> = status
+            .unrecorded()
+            .filter_map(|a| set.get(&a.version))
+            .collect();
+        if status.pending.is_empty() && unrecorded.is_empty() {
+            return Ok(report);
+        }
+        if !recorded.tables_exist {
+            in_transaction(conn, async |conn| history::create_tables(conn).await).await?;
+        }
+        if !unrecorded.is_empty() {
+            in_transaction(conn, async |conn| history::adopt(conn, &unrecorded).await).await?;
+            report.adopted = unrecorded.iter().map(|m| m.version.clone()).collect();
+            options.notify(Event::Adopted {
+                versions: &report.adopted,
+            });
+        }
+        for pending in &status.pending {
+            if let Some(migration) = set.get(&pending.version) {
+                report
+                    .applied
+                    .push(run(conn, migration, Direction::Up, options).await?);
+            }
+        }
+        Ok(report)
+    })
+    .await
+}
+
+/// Runs one migration in `direction` and records it.
+async fn run(
+    conn: &mut AsyncPgConnection,
+    migration: &SourceMigration,
+    direction: Direction,
+    options: &Options,
+) -> Result<Done, MigrateError> {
+    let sql = match direction {
+        Direction::Up => Some(&*migration.up),
+        Direction::Down => migration.down.as_deref(),
+    }
+    .ok_or_else(|| MigrateError::NoDown {
+        name: migration.name.clone(),
+    })?;
+    options.notify(Event::Starting {
+        name: &migration.name,
+        direction,
+    });
+    let start = Instant::now();
+    let started_at = Utc::now();
+    let timeouts = Timeouts::of(migration, options);
+    let record = async |conn: &mut AsyncPgConnection| match direction {
+        Direction::Up => history::record_applied(conn, migration, started_at).await,
+        Direction::Down => {
+            history::record_reverted(conn, &migration.version, "reverted", None).await
+        }
+    };
+    if migration.run_in_transaction {
+        conn.batch_execute("BEGIN")
+            .await
+            .map_err(MigrateError::db("start the migration's transaction"))?;
+        let body = async {
+            timeouts.set(conn, true).await?;
+            conn.batch_execute(sql).await.map_err(|e| {
+                MigrateError::Statement(Box::new(failure(
+                    migration,
+                    direction,
+                    sql,
+                    &e,
+                    Outcome::RolledBack,
+                )))
+            })?;
+            record(conn).await
+        }
+        .await;
+        if let Err(e) = body {
+            let _ = conn.batch_execute("ROLLBACK").await;
+            return Err(e);
+        }
+        // A deferred constraint fails here, and it is the migration's failure.
+        conn.batch_execute("COMMIT").await.map_err(|e| {
+            let mut failed = failure(migration, direction, sql, &e, Outcome::RolledBack);
+            failed.message = format!("at COMMIT: {}", failed.message);
+            failed.location = None;
+            MigrateError::Statement(Box::new(failed))
+        })?;
+    } else {
+        let session = SessionTimeouts::read(conn).await?;
+        history::record_running(conn, migration, direction).await?;
+        timeouts.set(conn, false).await?;
+        let result = conn.batch_execute(sql).await;
+        let restored = session.restore(conn).await;
+        if let Err(e) = result {
+            let mut failed = failure(migration, direction, sql, &e, Outcome::RecordedFailed);
+            if history::record_failed(conn, migration, direction, &failed.summary())
+                .await
+                .is_err()
+            {
+                failed.outcome = Outcome::LeftRunning;
+            }
+            return Err(MigrateError::Statement(Box::new(failed)));
+        }
+        restored?;
+        in_transaction(conn, record).await?;
+    }
+    let took = start.elapsed();
+    options.notify(Event::Finished {
+        name: &migration.name,
+        direction,
+        took,
+    });
+    Ok(Done {
+        version: migration.version.clone(),
+        name: migration.name.clone(),
+        millis: took.as_millis(),
+    })
+}
+
+/// The newest `steps` applied migrations, newest first, checked revertible.
+fn revert_targets<'s>(
+    set: &'s MigrationSet,
+    status: &Status,
+    steps: usize,
+) -> Result<Vec<&'s SourceMigration>, MigrateError> {
+    let mut applied: Vec<&str> = status
+        .applied
+        .iter()
+        .map(|a| a.version.as_str())
+        .chain(status.changed.iter().map(|c| c.version.as_str()))
+        .chain(status.missing.iter().map(|m| m.version.as_str()))
+        .collect();
+    if applied.is_empty() {
+        return Err(MigrateError::NothingApplied);
+    }
+    applied.sort_unstable_by(|a, b| b.cmp(a));
+    applied
+        .into_iter()
+        .take(steps.max(1))
+        .map(|version| {
+            if let Some(changed) = status.changed.iter().find(|c| c.version == version) {
+                return Err(MigrateError::Changed(vec![changed.clone()]));
+            }
+            let migration = set.get(version).ok_or_else(|| MigrateError::Missing {
+                version: version.to_string(),
+            })?;
+            if migration.down.is_none() {
+                return Err(MigrateError::NoDown {
+                    name: migration.name.clone(),
+                });
+            }
+            Ok(migration)
+        })
+        .collect()
+}
+
+async fn guard_data_loss(
+    conn: &mut AsyncPgConnection,
+    targets: &[&SourceMigration],
+    options: &Options,
+    policy: DataLossPolicy<'_>,
+) -> Result<(), MigrateError> {
+    if matches!(policy, DataLossPolicy::Accept) {
+        return Ok(());
+    }
+    let losses = data_loss::find(conn, targets, options).await?;
+    if losses.is_empty() {
+        return Ok(());
+    }
+    let accepted = match policy {
+        DataLossPolicy::Ask(ask) => ask(&losses),
+        DataLossPolicy::Refuse | DataLossPolicy::Accept => false,
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err(MigrateError::DataLoss(losses))
+    }
+}
+
+/// Reverts the newest `steps` applied migrations, newest first.
+///
+/// Refuses when one of them is missing from `set`, was edited, or has no
+/// `down.sql`, and (unless `policy` accepts) when their `down.sql`s would
+/// drop a table or column holding data.
+pub async fn revert(
+    conn: &mut AsyncPgConnection,
+    set: &MigrationSet,
+    options: &Options,
+    steps: usize,
+    policy: DataLossPolicy<'_>,
+) -> Result<Report, MigrateError> {
+    locked(conn, options, async |conn| {
+        let (_, status) = read_status(conn, set).await?;
+        let targets = revert_targets(set, &status, steps)?;
+        guard_data_loss(conn, &targets, options, policy).await?;
+        let mut report = Report::default();
+        for migration in targets {
+            report
+                .reverted
+                .push(run(conn, migration, Direction::Down, options).await?);
+        }
+        Ok(report)
+    })
+    .await
+}
+
+/// Reverts the newest `steps` applied migrations, then applies them again:
+/// a check that `down.sql` undoes `up.sql`.
+pub async fn redo(
+    conn: &mut AsyncPgConnection,
+    set: &MigrationSet,
+    options: &Options,
+    steps: usize,
+    policy: DataLossPolicy<'_>,
+) -> Result<Report, MigrateError> {
+    locked(conn, options, async |conn| {
+        let (_, status) = read_status(conn, set).await?;
+        let targets = revert_targets(set, &status, steps)?;
+        guard_data_loss(conn, &targets, options, policy).await?;
+        let mut report = Report::default();
+        for migration in &targets {
+            report
+                .reverted
+                .push(run(conn, migration, Direction::Down, options).await?);
+        }
+        for migration in targets.iter().rev() {
+            report
+                .applied
+                .push(run(conn, migration, Direction::Up, options).await?);
+        }
+        Ok(report)
+    })
+    .await
+}
+
+/// Accepts a deliberate edit of an applied migration: its new checksum is
+/// recorded, and the log keeps both checksums and `reason`.
+pub async fn accept_edit(
+    conn: &mut AsyncPgConnection,
+    set: &MigrationSet,
+    options: &Options,
+    version: &str,
+    reason: &str,
+) -> Result<Changed, MigrateError> {
+    locked(conn, options, async |conn| {
+        let (_, status) = read_status(conn, set).await?;
+        let Some(changed) = status.changed.iter().find(|c| c.version == version) else {
+            return Err(if status.applied.iter().any(|a| a.version == version) {
+                MigrateError::NotChanged {
+                    version: version.to_string(),
+                }
+            } else {
+                MigrateError::NotApplied {
+                    version: version.to_string(),
+                }
+            });
+        };
+        let migration = set.get(version).ok_or_else(|| MigrateError::Missing {
+            version: version.to_string(),
+        })?;
+        in_transaction(conn, async |conn| {
+            history::record_accepted_edit(conn, migration, &changed.recorded, reason).await
+        })
+        .await?;
+        Ok(changed.clone())
+    })
+    .await
+}
+
+/// Records what became of a failed or interrupted migration, so migrations
+/// run again: after `RolledBack` an `up` is pending again (a `down` still
+/// applied); after `Completed` an `up` is applied (a `down` reverted).
+pub async fn resolve(
+    conn: &mut AsyncPgConnection,
+    options: &Options,
+    version: &str,
+    resolution: Resolution,
+    reason: Option<&str>,
+) -> Result<Unfinished, MigrateError> {
+    locked(conn, options, async |conn| {
+        let recorded = history::read(conn).await?;
+        let row: HistoryRow = recorded
+            .history
+            .into_iter()
+            .find(|row| row.version == version && row.state != history::APPLIED)
+            .ok_or_else(|| MigrateError::NothingToResolve {
+                version: version.to_string(),
+            })?;
+        let unfinished = Unfinished::from_row(&row, false);
+        in_transaction(conn, async |conn| match resolution {
+            Resolution::RolledBack => history::record_rolled_back(conn, &row, reason).await,
+            Resolution::Completed => history::record_completed(conn, &row, reason).await,
+        })
+        .await?;
+        Ok(unfinished)
+    })
+    .await
+}

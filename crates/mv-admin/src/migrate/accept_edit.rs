@@ -1,0 +1,54 @@
+//! `mv-admin migrate accept-edit`: records the new checksum of an applied
+//! migration that was edited on purpose.
+
+use anyhow::Result;
+use clap::builder::NonEmptyStringValueParser;
+use db::migrations::{self, Changed, MigrationSet, Options};
+use diesel_async::AsyncPgConnection;
+use serde_json::json;
+
+use super::{engine_error, version_arg};
+use crate::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The migration's version or folder name.
+    #[arg(value_name = "VERSION", value_parser = version_arg)]
+    pub migration: String,
+
+    /// Why the edit is safe to accept; kept in the migration log.
+    #[arg(long, value_parser = NonEmptyStringValueParser::new())]
+    pub reason: String,
+}
+
+pub async fn run(
+    context: &Context,
+    conn: &mut AsyncPgConnection,
+    set: &MigrationSet,
+    options: &Options,
+    args: Args,
+) -> Result<()> {
+    let changed = accept_edit(conn, set, options, &args.migration, &args.reason).await?;
+    if context.json {
+        println!("{}", json!({ "accepted": changed, "reason": args.reason }));
+    } else {
+        println!(
+            "accepted the edit of {}: checksum {} is now {} (logged with the reason)",
+            changed.name, changed.recorded, changed.current
+        );
+    }
+    Ok(())
+}
+
+/// Accepts the edit of migration `version`.
+pub async fn accept_edit(
+    conn: &mut AsyncPgConnection,
+    set: &MigrationSet,
+    options: &Options,
+    version: &str,
+    reason: &str,
+) -> Result<Changed> {
+    migrations::accept_edit(conn, set, options, version, reason)
+        .await
+        .map_err(engine_error)
+}

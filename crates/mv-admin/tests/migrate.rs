@@ -1,0 +1,575 @@
+//! `mv-admin migrate` as a deploy runs it: real processes, several at once,
+//! against a real server.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use db::migrations::{LOCK_KEY, MigrationSet, checksum};
+use db::testing::{MigrationDir, TestDatabase, schema_snapshot};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Int4, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn mv_admin(db: &TestDatabase, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mv-admin"));
+    command
+        .arg("--database-url")
+        .arg(db.url())
+        .args(args)
+        // Away from the repository: the binary needs no migrations folder.
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+async fn run(db: &TestDatabase, args: &[&str]) -> Output {
+    let output = mv_admin(db, args).output().await.expect("running mv-admin");
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .count
+}
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = Int4)]
+    pid: i32,
+}
+
+/// The migrating session's pid once it runs a statement matching `like`.
+async fn wait_for_session(conn: &mut AsyncPgConnection, like: &str) -> i32 {
+    let started = Instant::now();
+    loop {
+        let found: Option<Pid> = diesel::sql_query(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name = 'mv-migrations' AND state = 'active' AND query LIKE $1",
+        )
+        .bind::<Text, _>(like)
+        .get_result(conn)
+        .await
+        .optional()
+        .expect("pg_stat_activity");
+        if let Some(Pid { pid }) = found {
+            return pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no migrating session ran {like}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const APPLIED: &str = "SELECT count(*) AS count FROM __diesel_schema_migrations";
+
+#[tokio::test]
+async fn ten_processes_at_once_apply_each_migration_exactly_once() {
+    let serial = TestDatabase::empty().await;
+    let out = run(&serial, &["migrate"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+
+    let db = TestDatabase::empty().await;
+    let children: Vec<_> = (0..10)
+        .map(|_| mv_admin(&db, &["migrate"]).spawn().expect("spawning"))
+        .collect();
+    let mut applied_lines = 0;
+    for child in children {
+        let output = child.wait_with_output().await.expect("waiting");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        applied_lines += String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| line.starts_with("applied "))
+            .count();
+    }
+
+    let migrations = MigrationSet::embedded()
+        .expect("embedded")
+        .migrations()
+        .len();
+    assert_eq!(
+        applied_lines, migrations,
+        "each migration is applied by one process"
+    );
+    let mut conn = db.connect().await;
+    assert_eq!(count(&mut conn, APPLIED).await, migrations as i64);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM __mv_migration_log WHERE action = 'applied'"
+        )
+        .await,
+        migrations as i64
+    );
+    let mut serial_conn = serial.connect().await;
+    assert_eq!(
+        schema_snapshot(&mut conn).await,
+        schema_snapshot(&mut serial_conn).await
+    );
+}
+
+#[tokio::test]
+async fn a_lock_holder_killed_with_sigkill_frees_the_lock_at_once() {
+    let db = TestDatabase::empty().await;
+    let mut conn = db.connect().await;
+    let slow = MigrationDir::new();
+    slow.write(
+        "2026-12-01-000001_slow",
+        "CREATE TABLE slow (id int);\nSELECT pg_sleep(60);\n",
+        None,
+    );
+    let dir = slow.path().to_string_lossy().into_owned();
+    let mut holder = mv_admin(&db, &["migrate", "--migrations-dir", &dir])
+        .spawn()
+        .expect("spawning the holder");
+    wait_for_session(&mut conn, "%pg_sleep(60)%").await;
+
+    holder.start_kill().expect("SIGKILL");
+    holder.wait().await.expect("reaping the holder");
+    let started = Instant::now();
+    let out = run(&db, &["migrate", "--lock-timeout", "30s"]).await;
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        took < Duration::from_secs(5),
+        "the next run waited {took:?} for a dead holder's lock"
+    );
+    let snapshot = schema_snapshot(&mut conn).await;
+    assert!(
+        !snapshot.contains("table slow "),
+        "the killed run left nothing"
+    );
+    assert!(snapshot.contains("table video_summary "));
+}
+
+#[tokio::test]
+async fn lock_timeout_exits_with_status_3_naming_the_holder() {
+    let db = TestDatabase::empty().await;
+    let mut holder = db.connect().await;
+    let Pid { pid } = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result(&mut holder)
+        .await
+        .expect("pid");
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<BigInt, _>(LOCK_KEY)
+        .execute(&mut holder)
+        .await
+        .expect("taking the migration lock");
+
+    let started = Instant::now();
+    let out = run(&db, &["migrate", "--lock-timeout", "2s"]).await;
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "gave up after {took:?}"
+    );
+    assert!(out.stderr.contains(&format!("pid {pid}")), "{}", out.stderr);
+    assert!(!out.stderr.contains("exit status"), "{}", out.stderr);
+    assert_eq!(
+        out.stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let mut conn = db.connect().await;
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM pg_tables WHERE schemaname = 'public'"
+        )
+        .await,
+        0,
+        "nothing was applied or even created"
+    );
+}
+
+const FIRST: &str = "2026-12-01-000001_first";
+const SECOND: &str = "2026-12-01-000002_second";
+const THIRD: &str = "2026-12-01-000003_third";
+
+#[tokio::test]
+async fn an_edited_applied_migration_is_refused_until_accepted() {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    let original = "CREATE TABLE first (id int);\n";
+    set.write(FIRST, original, None);
+    assert_eq!(
+        run(&db, &["migrate", "--migrations-dir", &dir]).await.code,
+        Some(0)
+    );
+
+    // Line endings and trailing blanks are not edits.
+    set.write(FIRST, "CREATE TABLE first (id int);   \r\n\r\n", None);
+    set.write(SECOND, "CREATE TABLE second (id int);\n", None);
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+
+    let edited = "CREATE TABLE first (id bigint);\n";
+    set.write(FIRST, edited, None);
+    set.write(THIRD, "CREATE TABLE third (id int);\n", None);
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    for expected in ["20261201000001", &checksum(original), &checksum(edited)] {
+        assert!(
+            out.stderr.contains(expected),
+            "{expected} in {}",
+            out.stderr
+        );
+    }
+    let mut conn = db.connect().await;
+    assert_eq!(count(&mut conn, APPLIED).await, 2, "nothing ran");
+
+    let status = run(&db, &["migrate", "--migrations-dir", &dir, "status"]).await;
+    assert!(
+        status.stdout.contains(&format!("changed      {FIRST}")),
+        "{}",
+        status.stdout
+    );
+
+    let out = run(
+        &db,
+        &[
+            "migrate",
+            "--migrations-dir",
+            &dir,
+            "accept-edit",
+            FIRST,
+            "--reason",
+            "bigint ids",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        count(
+            &mut conn,
+            &format!(
+                "SELECT count(*) AS count FROM __mv_migration_log WHERE action = 'accepted_edit' \
+                 AND previous_checksum = '{}' AND checksum = '{}' AND reason = 'bigint ids'",
+                checksum(original),
+                checksum(edited)
+            )
+        )
+        .await,
+        1
+    );
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(count(&mut conn, APPLIED).await, 3);
+
+    let out = run(
+        &db,
+        &[
+            "migrate",
+            "--migrations-dir",
+            &dir,
+            "accept-edit",
+            FIRST,
+            "--reason",
+            "again",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("has not changed"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn an_older_migration_added_after_a_newer_one_is_refused_unless_allowed() {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    set.write(FIRST, "CREATE TABLE first (id int);\n", None);
+    set.write(THIRD, "CREATE TABLE third (id int);\n", None);
+    assert_eq!(
+        run(&db, &["migrate", "--migrations-dir", &dir]).await.code,
+        Some(0)
+    );
+
+    set.write(SECOND, "CREATE TABLE second (id int);\n", None);
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains(SECOND), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--allow-out-of-order"),
+        "{}",
+        out.stderr
+    );
+    let mut conn = db.connect().await;
+    assert_eq!(count(&mut conn, APPLIED).await, 2);
+
+    let out = run(
+        &db,
+        &["migrate", "--migrations-dir", &dir, "--allow-out-of-order"],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(count(&mut conn, APPLIED).await, 3);
+}
+
+#[tokio::test]
+async fn a_migration_failing_at_its_third_statement_leaves_nothing_of_itself() {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    set.write(FIRST, "CREATE TABLE first (id int);\n", None);
+    set.write(
+        SECOND,
+        "-- Fills a table.\nCREATE TABLE second (id int);\nINSERT INTO second VALUES (1);\nINSERT INTO second (nope) VALUES (2);\n",
+        None,
+    );
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    for expected in [
+        SECOND,
+        "up.sql line 4, column 21",
+        "`INSERT INTO second (nope) VALUES (2);`",
+        "column \"nope\" of relation \"second\" does not exist",
+        "nothing of it remains",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "{expected} in {}",
+            out.stderr
+        );
+    }
+    let mut conn = db.connect().await;
+    assert!(!schema_snapshot(&mut conn).await.contains("table second "));
+    assert_eq!(count(&mut conn, APPLIED).await, 1, "the first one stays");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM __mv_migration_history WHERE version = '20261201000002'"
+        )
+        .await,
+        0
+    );
+
+    set.write(
+        SECOND,
+        "CREATE TABLE second (id int);\nINSERT INTO second VALUES (1);\nINSERT INTO second (id) VALUES (2);\n",
+        None,
+    );
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS count FROM second").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_terminated_session_leaves_no_half_recorded_version() {
+    let db = TestDatabase::empty().await;
+    let mut conn = db.connect().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    set.write(FIRST, "CREATE TABLE first (id int);\n", None);
+    set.write(
+        SECOND,
+        "CREATE TABLE second (id int);\nSELECT pg_sleep(2);\n",
+        None,
+    );
+    let child = mv_admin(&db, &["migrate", "--migrations-dir", &dir])
+        .spawn()
+        .expect("spawning");
+    let pid = wait_for_session(&mut conn, "%pg_sleep(2)%").await;
+    diesel::sql_query("SELECT pg_terminate_backend($1)")
+        .bind::<Int4, _>(pid)
+        .execute(&mut conn)
+        .await
+        .expect("terminating");
+    let output = child.wait_with_output().await.expect("waiting");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for expected in [SECOND, "terminating connection", "nothing of it remains"] {
+        assert!(stderr.contains(expected), "{expected} in {stderr}");
+    }
+    let history =
+        "SELECT count(*) AS count FROM __mv_migration_history WHERE version = '20261201000002'";
+    assert_eq!(count(&mut conn, history).await, 0);
+    assert_eq!(count(&mut conn, APPLIED).await, 1);
+
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(count(&mut conn, history).await, 1);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM __mv_migration_history WHERE state <> 'applied'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(count(&mut conn, APPLIED).await, 2);
+}
+
+/// Every row version and write counter of the bookkeeping tables, once no
+/// other session is left to flush its statistics.
+async fn bookkeeping_writes(conn: &mut AsyncPgConnection) -> String {
+    #[derive(QueryableByName)]
+    struct Writes {
+        #[diesel(sql_type = Text)]
+        writes: String,
+    }
+    const WRITES: &str = "
+SELECT concat_ws(' | ',
+    (SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY ctid) FROM __mv_migration_history),
+    (SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY ctid) FROM __mv_migration_log),
+    (SELECT string_agg(ctid::text || xmin::text, ',' ORDER BY ctid) FROM __diesel_schema_migrations),
+    (SELECT string_agg(relname || '=' || (n_tup_ins + n_tup_upd + n_tup_del), ',' ORDER BY relname)
+     FROM pg_stat_user_tables WHERE relname LIKE '\\_\\_%')) AS writes";
+    let started = Instant::now();
+    let mut last: Option<String> = None;
+    loop {
+        let others = count(
+            conn,
+            "SELECT count(*) AS count FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await;
+        let Writes { writes } = diesel::sql_query(WRITES)
+            .get_result(conn)
+            .await
+            .expect("reading the bookkeeping");
+        // Statistics are flushed as a session ends: wait for a steady read.
+        if others == 0 && last.as_ref() == Some(&writes) {
+            return writes;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "sessions linger"
+        );
+        last = Some(writes);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_up_to_date_database_is_not_written() {
+    let db = TestDatabase::empty().await;
+    let out = run(&db, &["migrate"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let mut conn = db.connect().await;
+    let before = bookkeeping_writes(&mut conn).await;
+    assert!(before.contains("__mv_migration_log="), "{before}");
+
+    let out = run(&db, &["migrate"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("up to date"), "{}", out.stdout);
+    assert_eq!(bookkeeping_writes(&mut conn).await, before);
+}
+
+#[tokio::test]
+async fn status_json_is_one_document_with_every_kind() {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    set.write(FIRST, "CREATE TABLE first (id int);\n", None);
+    set.write(SECOND, "CREATE TABLE second (id int);\n", None);
+    set.write(THIRD, "CREATE TABLE third (id int);\n", None);
+    assert_eq!(
+        run(&db, &["migrate", "--migrations-dir", &dir]).await.code,
+        Some(0)
+    );
+    set.remove(SECOND);
+    set.write(FIRST, "CREATE TABLE first (id bigint);\n", None);
+    set.write(
+        "2026-12-01-000004_fourth",
+        "CREATE TABLE fourth (id int);\n",
+        None,
+    );
+
+    let out = run(
+        &db,
+        &["--json", "migrate", "--migrations-dir", &dir, "status"],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    let versions = |key: &str| -> Vec<String> {
+        status[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} in {status}"))
+            .iter()
+            .map(|entry| entry["version"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(versions("applied"), ["20261201000003"]);
+    assert_eq!(versions("changed"), ["20261201000001"]);
+    assert_eq!(versions("missing"), ["20261201000002"]);
+    assert_eq!(versions("pending"), ["20261201000004"]);
+    assert_eq!(versions("failed"), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn revert_without_a_terminal_refuses_to_delete_rows() {
+    let db = TestDatabase::empty().await;
+    assert_eq!(run(&db, &["migrate"]).await.code, Some(0));
+    let mut conn = db.connect().await;
+    conn.batch_execute(
+        "INSERT INTO tag (id, name) VALUES ('t1', 'rust'), ('t2', 'sql'); \
+         INSERT INTO category (id, name) VALUES ('c1', 'programming');",
+    )
+    .await
+    .expect("seeding");
+    let before = schema_snapshot(&mut conn).await;
+
+    let out = run(&db, &["migrate", "revert"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    for expected in [
+        "table public.tag (2 rows)",
+        "table public.category (1 rows)",
+        "--accept-data-loss",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "{expected} in {}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        schema_snapshot(&mut conn).await,
+        before,
+        "nothing was reverted"
+    );
+
+    let out = run(&db, &["migrate", "revert", "--accept-data-loss"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("reverted 2026-11-25-000001_create_schema"),
+        "{}",
+        out.stdout
+    );
+    assert!(!schema_snapshot(&mut conn).await.contains("table tag "));
+}
