@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use db::{Db, DbConfig};
 use diesel_async::AsyncPgConnection;
 
+pub mod catalog;
 pub mod db_server;
 pub mod migrate;
 pub mod quickstart;
