@@ -10,6 +10,7 @@ use diesel_async::AsyncPgConnection;
 pub mod catalog;
 pub mod db_server;
 pub mod migrate;
+pub mod plan;
 pub mod quickstart;
 pub mod schema_rs;
 
