@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod plan;
 pub mod quickstart;
 pub mod schema_rs;
+pub mod scratch;
 
 /// Exit code for a command that failed (usage errors exit with 2, as clap does).
 pub const EXIT_FAILURE: u8 = 1;
