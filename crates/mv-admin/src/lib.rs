@@ -9,6 +9,7 @@ use diesel_async::AsyncPgConnection;
 
 pub mod catalog;
 pub mod db_server;
+pub mod mark;
 pub mod migrate;
 pub mod plan;
 pub mod quickstart;
