@@ -12,9 +12,13 @@ pub mod db_server;
 pub mod mark;
 pub mod migrate;
 pub mod plan;
+pub mod push;
 pub mod quickstart;
 pub mod schema_rs;
 pub mod scratch;
+
+/// Where the desired schema lives, from the repository's root.
+pub const SCHEMA_SQL: &str = "crates/db/schema.sql";
 
 /// Exit code for a command that failed (usage errors exit with 2, as clap does).
 pub const EXIT_FAILURE: u8 = 1;
@@ -44,6 +48,9 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Write crates/db/src/schema.rs from the database, or check it.
     Schema(schema_rs::Args),
+    /// Make the database match crates/db/schema.sql now, in one transaction
+    /// (development databases; production ones take migrations).
+    Push(push::Args),
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
 }
@@ -113,6 +120,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Db(command) => db_server::run(&context, command).await,
         Command::Migrate(args) => migrate::run(&context, args).await,
         Command::Schema(args) => schema_rs::run(&context, args).await,
+        Command::Push(args) => push::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
     }
 }
