@@ -9,6 +9,7 @@ use diesel_async::AsyncPgConnection;
 
 pub mod catalog;
 pub mod db_server;
+pub mod generate;
 pub mod mark;
 pub mod migrate;
 pub mod plan;
@@ -19,6 +20,8 @@ pub mod scratch;
 
 /// Where the desired schema lives, from the repository's root.
 pub const SCHEMA_SQL: &str = "crates/db/schema.sql";
+/// Where the migrations live, from the repository's root (see `diesel.toml`).
+pub const MIGRATIONS_DIR: &str = "migrations";
 
 /// Exit code for a command that failed (usage errors exit with 2, as clap does).
 pub const EXIT_FAILURE: u8 = 1;
@@ -51,6 +54,10 @@ pub enum Command {
     /// Make the database match crates/db/schema.sql now, in one transaction
     /// (development databases; production ones take migrations).
     Push(push::Args),
+    /// Write the migration from what migrations/ produce to
+    /// crates/db/schema.sql, or check that they and schema.rs agree.
+    #[command(disable_version_flag = true)]
+    Generate(generate::Args),
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
 }
@@ -121,6 +128,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate(args) => migrate::run(&context, args).await,
         Command::Schema(args) => schema_rs::run(&context, args).await,
         Command::Push(args) => push::run(&context, args).await,
+        Command::Generate(args) => generate::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
     }
 }
