@@ -91,7 +91,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         Some(version) => version.clone(),
         None => chrono::Utc::now().format("%Y-%m-%d-%H%M%S").to_string(),
     };
-    let folder = migration_folder(&args.migrations, &version, name)?;
+    version_digits(&version)?;
     let migration = plan_migration(
         &context.config,
         &sql,
@@ -108,6 +108,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         }
         return Ok(());
     };
+    let folder = migration_folder(&args.migrations, &version, name)?;
     write_migration(&folder, &migration)?;
     if context.json {
         println!(
@@ -312,13 +313,19 @@ fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `migrations/<version>_<name>`, once the version is known to be well
-/// formed and newer than every migration there.
-pub fn migration_folder(migrations: &Path, version: &str, name: &str) -> Result<PathBuf> {
+/// The digits of a well-formed version, which order migrations as Diesel does.
+fn version_digits(version: &str) -> Result<String> {
     let digits: String = version.chars().filter(|c| *c != '-').collect();
     if digits.len() != 14 || !digits.chars().all(|c| c.is_ascii_digit()) || version.contains("--") {
         bail!("the version {version:?} is not of the form YYYY-MM-DD-HHMMSS");
     }
+    Ok(digits)
+}
+
+/// `migrations/<version>_<name>`, once the version is known to be well
+/// formed and newer than every migration there.
+pub fn migration_folder(migrations: &Path, version: &str, name: &str) -> Result<PathBuf> {
+    let digits = version_digits(version)?;
     let entries = std::fs::read_dir(migrations)
         .with_context(|| format!("Failed to read {}", migrations.display()))?;
     for entry in entries {
