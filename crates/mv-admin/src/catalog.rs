@@ -110,17 +110,6 @@ impl FkAction {
             _ => Self::NoAction,
         }
     }
-
-    /// The SQL words for the action.
-    pub fn as_sql(self) -> &'static str {
-        match self {
-            Self::NoAction => "NO ACTION",
-            Self::Restrict => "RESTRICT",
-            Self::Cascade => "CASCADE",
-            Self::SetNull => "SET NULL",
-            Self::SetDefault => "SET DEFAULT",
-        }
-    }
 }
 
 /// An index that backs no constraint (`CREATE INDEX`).

@@ -44,7 +44,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Manage the local PostgreSQL server used when no DATABASE_URL is set.
+    /// Manage the local PostgreSQL server used when no DATABASE_URL is set,
+    /// and mark a database as production.
     #[command(subcommand)]
     Db(db_server::DbCommand),
     /// Apply the pending migrations embedded in this binary.

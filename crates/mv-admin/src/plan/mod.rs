@@ -1,7 +1,7 @@
 //! Plans: the ordered DDL statements that turn one schema into another,
 //! each knowing what it touches and whether it can lose data.
 
-pub mod ddl;
+mod ddl;
 mod diff;
 pub mod rename;
 
@@ -200,6 +200,7 @@ impl Plan {
         self.renames.iter().chain(&self.changes)
     }
 
+    /// Whether the database matches already.
     pub fn is_empty(&self) -> bool {
         self.renames.is_empty() && self.changes.is_empty()
     }
