@@ -1,4 +1,5 @@
-//! `mv-admin db`: the local PostgreSQL server used when no DATABASE_URL is set.
+//! `mv-admin db`: the local PostgreSQL server used when no DATABASE_URL is
+//! set, and the production mark of the configured database.
 
 use std::io::IsTerminal;
 
@@ -9,6 +10,7 @@ use db::local_server::LocalServer;
 use serde_json::json;
 
 use crate::Context;
+use crate::mark::{self, Environment};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -26,9 +28,26 @@ pub enum DbCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Mark the configured database (DATABASE_URL or the local one), in the
+    /// database itself: push refuses a database marked production.
+    Mark {
+        #[arg(value_enum)]
+        environment: Environment,
+    },
+    /// Remove the mark from the configured database.
+    Unmark {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
+    match command {
+        DbCommand::Mark { environment } => return run_mark(context, environment).await,
+        DbCommand::Unmark { yes } => return run_unmark(context, yes).await,
+        _ => {}
+    }
     let server = LocalServer::for_project()?;
     match command {
         DbCommand::Start => {
@@ -99,6 +118,47 @@ pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
             server.destroy().await?;
             println!("deleted the local cluster in {}", server.home().display());
         }
+        DbCommand::Mark { .. } | DbCommand::Unmark { .. } => {}
+    }
+    Ok(())
+}
+
+async fn run_mark(context: &Context, environment: Environment) -> Result<()> {
+    let mut conn = context.connect().await?;
+    mark::mark(&mut conn, environment).await?;
+    if context.json {
+        println!("{}", json!({ "marked": environment.as_str() }));
+    } else {
+        println!(
+            "marked the database {}; push now refuses it",
+            environment.as_str()
+        );
+    }
+    Ok(())
+}
+
+async fn run_unmark(context: &Context, yes: bool) -> Result<()> {
+    let mut conn = context.connect().await?;
+    let Some(previous) = mark::read(&mut conn).await? else {
+        if context.json {
+            println!("{}", json!({ "unmarked": null }));
+        } else {
+            println!("the database has no mark");
+        }
+        return Ok(());
+    };
+    if !yes
+        && !confirm(&format!(
+            "Remove the {previous} mark, so push may change this database?"
+        ))?
+    {
+        bail!("not confirmed; the mark stays (pass --yes to skip the question)");
+    }
+    mark::unmark(&mut conn).await?;
+    if context.json {
+        println!("{}", json!({ "unmarked": previous }));
+    } else {
+        println!("removed the {previous} mark");
     }
     Ok(())
 }

@@ -7,10 +7,21 @@ use clap::{Parser, Subcommand};
 use db::{Db, DbConfig};
 use diesel_async::AsyncPgConnection;
 
+pub mod catalog;
 pub mod db_server;
+pub mod generate;
+pub mod mark;
 pub mod migrate;
+pub mod plan;
+pub mod push;
 pub mod quickstart;
 pub mod schema_rs;
+pub mod scratch;
+
+/// Where the desired schema lives, from the repository's root.
+pub const SCHEMA_SQL: &str = "crates/db/schema.sql";
+/// Where the migrations live, from the repository's root (see `diesel.toml`).
+pub const MIGRATIONS_DIR: &str = "migrations";
 
 /// Exit code for a command that failed (usage errors exit with 2, as clap does).
 pub const EXIT_FAILURE: u8 = 1;
@@ -36,7 +47,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Manage the local PostgreSQL server used when no DATABASE_URL is set.
+    /// Manage the local PostgreSQL server used when no DATABASE_URL is set,
+    /// and mark a database as production.
     #[command(subcommand)]
     Db(db_server::DbCommand),
     /// Apply the pending migrations embedded in this binary (under a lock,
@@ -44,6 +56,13 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Write crates/db/src/schema.rs from the database, or check it.
     Schema(schema_rs::Args),
+    /// Make the database match crates/db/schema.sql now, in one transaction
+    /// (development databases; production ones take migrations).
+    Push(push::Args),
+    /// Write the migration from what migrations/ produce to
+    /// crates/db/schema.sql, or check that they and schema.rs agree.
+    #[command(disable_version_flag = true)]
+    Generate(generate::Args),
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
 }
@@ -119,6 +138,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Db(command) => db_server::run(&context, command).await,
         Command::Migrate(args) => migrate::run(&context, args).await,
         Command::Schema(args) => schema_rs::run(&context, args).await,
+        Command::Push(args) => push::run(&context, args).await,
+        Command::Generate(args) => generate::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
     }
 }

@@ -6,37 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result, bail};
-use diesel::prelude::*;
-use diesel::sql_types::{Bool, Int4, Nullable, Text};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 
-#[derive(QueryableByName)]
-struct ColumnRow {
-    #[diesel(sql_type = Text)]
-    table_name: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    table_comment: Option<String>,
-    #[diesel(sql_type = Text)]
-    column_name: String,
-    #[diesel(sql_type = Text)]
-    type_name: String,
-    #[diesel(sql_type = Bool)]
-    not_null: bool,
-    #[diesel(sql_type = Nullable<Text>)]
-    column_comment: Option<String>,
-    #[diesel(sql_type = Nullable<Int4>)]
-    primary_key_position: Option<i32>,
-}
-
-#[derive(QueryableByName)]
-struct ForeignKeyRow {
-    #[diesel(sql_type = Text)]
-    table_name: String,
-    #[diesel(sql_type = Text)]
-    column_name: String,
-    #[diesel(sql_type = Text)]
-    referenced_table: String,
-}
+use crate::catalog::{Schema, Table, introspect};
 
 /// Where `diesel.toml` says the schema lives, from the repository root.
 pub const SCHEMA_FILE: &str = "crates/db/src/schema.rs";
@@ -95,111 +67,32 @@ pub fn first_difference(current: &str, expected: &str) -> Option<String> {
     }
 }
 
-/// Tables whose names start with this are bookkeeping, not schema
-/// (Diesel's migration history and ours).
-const BOOKKEEPING_PREFIX: &str = "__";
-
-const COLUMNS: &str = r#"
-SELECT c.relname::text AS table_name,
-       obj_description(c.oid, 'pg_class') AS table_comment,
-       a.attname::text AS column_name,
-       CASE WHEN t.typcategory = 'A' THEN '_' || et.typname ELSE t.typname END::text AS type_name,
-       a.attnotnull AS not_null,
-       col_description(c.oid, a.attnum) AS column_comment,
-       array_position(i.indkey::int2[], a.attnum)::int4 AS primary_key_position
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-JOIN pg_type t ON t.oid = a.atttypid
-LEFT JOIN pg_type et ON et.oid = t.typelem
-LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-ORDER BY c.relname, a.attnum
-"#;
-
-const FOREIGN_KEYS: &str = r#"
-SELECT c.relname::text AS table_name,
-       a.attname::text AS column_name,
-       rc.relname::text AS referenced_table
-FROM pg_constraint k
-JOIN pg_class c ON c.oid = k.conrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_class rc ON rc.oid = k.confrelid
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.conkey[1]
-WHERE n.nspname = 'public' AND k.contype = 'f' AND cardinality(k.conkey) = 1
-ORDER BY c.relname, rc.relname, a.attname
-"#;
-
-struct Column {
-    name: String,
-    sql_type: String,
-    comment: Option<String>,
-}
-
-struct Table {
-    comment: Option<String>,
-    primary_key: Vec<(i32, String)>,
-    columns: Vec<Column>,
-}
-
 /// The `schema.rs` text for the database `conn` is connected to.
 pub async fn generate(conn: &mut AsyncPgConnection) -> Result<String> {
-    let rows: Vec<ColumnRow> = diesel::sql_query(COLUMNS)
-        .load(conn)
-        .await
-        .context("Failed to read the tables' columns")?;
-    let foreign_keys: Vec<ForeignKeyRow> = diesel::sql_query(FOREIGN_KEYS)
-        .load(conn)
-        .await
-        .context("Failed to read the foreign keys")?;
+    render(&introspect(conn).await?)
+}
 
-    let mut tables: BTreeMap<String, Table> = BTreeMap::new();
-    for row in rows {
-        if row.table_name.starts_with(BOOKKEEPING_PREFIX) {
-            continue;
-        }
-        let sql_type = diesel_type(&row.type_name).with_context(|| {
-            format!(
-                "column {}.{} has type {}",
-                row.table_name, row.column_name, row.type_name
-            )
-        })?;
-        let table = tables.entry(row.table_name).or_insert_with(|| Table {
-            comment: row.table_comment,
-            primary_key: Vec::new(),
-            columns: Vec::new(),
-        });
-        if let Some(position) = row.primary_key_position {
-            table.primary_key.push((position, row.column_name.clone()));
-        }
-        table.columns.push(Column {
-            sql_type: if row.not_null {
-                sql_type
-            } else {
-                format!("Nullable<{sql_type}>")
-            },
-            name: row.column_name,
-            comment: row.column_comment,
-        });
-    }
-
+/// The `schema.rs` text for a schema.
+pub fn render(schema: &Schema) -> Result<String> {
     let mut out = String::from("// @generated automatically by Diesel CLI.\n");
-    for (name, table) in &mut tables {
-        if table.primary_key.is_empty() {
-            bail!("table {name} has no primary key; Diesel needs one");
-        }
-        table.primary_key.sort();
-        write_table(&mut out, name, table);
+    for (name, table) in &schema.tables {
+        write_table(&mut out, name, table)?;
     }
 
-    // Diesel emits a joinable only where one foreign key links two tables.
+    // Diesel emits a joinable only where one single-column foreign key
+    // links two tables.
     let mut links: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
-    for fk in &foreign_keys {
-        if tables.contains_key(&fk.table_name) && tables.contains_key(&fk.referenced_table) {
-            links
-                .entry((&fk.table_name, &fk.referenced_table))
-                .or_default()
-                .push(&fk.column_name);
+    for (name, table) in &schema.tables {
+        for fk in table.foreign_keys() {
+            let (Some(references), [column]) = (&fk.references, fk.columns.as_slice()) else {
+                continue;
+            };
+            if schema.tables.contains_key(&references.table) {
+                links
+                    .entry((name, &references.table))
+                    .or_default()
+                    .push(column);
+            }
         }
     }
     let joinables: Vec<_> = links
@@ -216,9 +109,9 @@ pub async fn generate(conn: &mut AsyncPgConnection) -> Result<String> {
             rust_name(columns[0])
         );
     }
-    if tables.len() > 1 {
+    if schema.tables.len() > 1 {
         out.push_str("\ndiesel::allow_tables_to_appear_in_same_query!(\n");
-        for name in tables.keys() {
+        for name in schema.tables.keys() {
             let _ = writeln!(out, "    {name},");
         }
         out.push_str(");\n");
@@ -226,24 +119,34 @@ pub async fn generate(conn: &mut AsyncPgConnection) -> Result<String> {
     Ok(out)
 }
 
-fn write_table(out: &mut String, name: &str, table: &Table) {
+fn write_table(out: &mut String, name: &str, table: &Table) -> Result<()> {
+    let Some(primary_key) = table.primary_key() else {
+        bail!("table {name} has no primary key; Diesel needs one");
+    };
     out.push_str("\ndiesel::table! {\n");
     write_doc(out, "    ", table.comment.as_deref());
-    let key: Vec<String> = table
-        .primary_key
-        .iter()
-        .map(|(_, column)| rust_name(column))
-        .collect();
+    let key: Vec<String> = primary_key.columns.iter().map(|c| rust_name(c)).collect();
     let _ = writeln!(out, "    {name} ({}) {{", key.join(", "));
     for column in &table.columns {
+        let sql_type = diesel_type(&column.type_name).with_context(|| {
+            format!(
+                "column {name}.{} has type {}",
+                column.name, column.type_name
+            )
+        })?;
         write_doc(out, "        ", column.comment.as_deref());
         let rust = rust_name(&column.name);
         if rust != column.name {
             let _ = writeln!(out, "        #[sql_name = \"{}\"]", column.name);
         }
-        let _ = writeln!(out, "        {rust} -> {},", column.sql_type);
+        if column.not_null {
+            let _ = writeln!(out, "        {rust} -> {sql_type},");
+        } else {
+            let _ = writeln!(out, "        {rust} -> Nullable<{sql_type}>,");
+        }
     }
     out.push_str("    }\n}\n");
+    Ok(())
 }
 
 fn write_doc(out: &mut String, indent: &str, comment: Option<&str>) {
