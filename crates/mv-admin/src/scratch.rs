@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use anyhow::{Context as _, Result, anyhow};
 use db::DbConfig;
 use db::config::redact_url;
+use db::migrations::{self, MigrationSet, Options};
 use diesel::result::Error as DieselError;
-use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
-use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 
 use crate::catalog::{Schema, introspect};
 
@@ -177,24 +176,15 @@ pub async fn schema_of_sql(target: &DbConfig, sql: &str, source: &str) -> Result
     .await
 }
 
-/// Applies the pending migrations of the folder `dir` (Diesel's layout:
-/// `<version>_<name>/up.sql`); returns the versions applied.
-pub async fn run_migrations_in(conn: AsyncPgConnection, dir: &Path) -> Result<Vec<String>> {
-    let source = FileBasedMigrations::from_path(dir)
+/// Applies the migrations in `dir` with the project's migration engine, as
+/// `mv-admin migrate` would; returns the versions applied.
+pub async fn run_migrations_in(mut conn: AsyncPgConnection, dir: &Path) -> Result<Vec<String>> {
+    let set = MigrationSet::from_dir(dir)
         .map_err(|e| anyhow!("{} is not a migrations folder: {e}", dir.display()))?;
-    let dir = dir.display().to_string();
-    tokio::task::spawn_blocking(move || {
-        // Diesel's harness is synchronous; the wrapper drives the async
-        // connection from this blocking thread.
-        let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> =
-            AsyncConnectionWrapper::from(conn);
-        wrapper
-            .run_pending_migrations(source)
-            .map(|versions| versions.iter().map(ToString::to_string).collect())
-            .map_err(|e| anyhow!("a migration in {dir} failed: {e}"))
-    })
-    .await
-    .context("The migration task failed")?
+    let report = migrations::migrate(&mut conn, &set, &Options::default())
+        .await
+        .map_err(|e| anyhow!("a migration in {} failed: {e}", dir.display()))?;
+    Ok(report.versions())
 }
 
 /// The schema the migrations in `dir` produce, replayed into a scratch

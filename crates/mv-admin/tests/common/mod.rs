@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use db::migrations::{self, DataLossPolicy, MigrationSet, Options};
 use db::testing::TestDatabase;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
-use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 use mv_admin::catalog::{Schema, introspect};
 
 /// The repository's root.
@@ -168,20 +167,20 @@ pub async fn databases_like(conn: &mut AsyncPgConnection, prefix: &str) -> Vec<S
     rows.into_iter().map(|r| r.datname).collect()
 }
 
-/// Reverts the newest migration of `dir` (Diesel's `migration revert`).
-pub async fn revert_last(conn: AsyncPgConnection, dir: &Path) -> String {
-    let source = FileBasedMigrations::from_path(dir).expect("migrations folder");
-    tokio::task::spawn_blocking(move || {
-        let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> =
-            AsyncConnectionWrapper::from(conn);
-        wrapper
-            .revert_last_migration(source)
-            .map(|version| version.to_string())
-            .map_err(|e| e.to_string())
-    })
+/// Reverts the newest migration of `dir` with the project's migration
+/// engine, accepting data loss (the tests check `down.sql` itself).
+pub async fn revert_last(mut conn: AsyncPgConnection, dir: &Path) -> String {
+    let set = MigrationSet::from_dir(dir).expect("migrations folder");
+    let mut report = migrations::revert(
+        &mut conn,
+        &set,
+        &Options::default(),
+        1,
+        DataLossPolicy::Accept,
+    )
     .await
-    .expect("revert task")
-    .expect("revert")
+    .expect("revert");
+    report.reverted.pop().expect("one version reverted").version
 }
 
 /// Asserts two schemas are equal; on failure, shows the statements that
