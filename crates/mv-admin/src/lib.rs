@@ -8,9 +8,15 @@ use db::{Db, DbConfig};
 use diesel_async::AsyncPgConnection;
 
 pub mod db_server;
+pub mod demo;
+pub mod labels;
 pub mod migrate;
+pub mod output;
 pub mod quickstart;
 pub mod schema_rs;
+pub mod seed;
+pub mod users;
+pub mod videos;
 
 /// Exit code for a command that failed (usage errors exit with 2, as clap does).
 pub const EXIT_FAILURE: u8 = 1;
@@ -40,6 +46,20 @@ pub enum Command {
     Migrate(migrate::Args),
     /// Write crates/db/src/schema.rs from the database, or check it.
     Schema(schema_rs::Args),
+    /// Load the demo data: users and videos in every processing state.
+    Seed(seed::Args),
+    /// Browse a user's videos.
+    #[command(subcommand)]
+    Videos(videos::VideosCommand),
+    /// Browse the users.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Browse the tags.
+    #[command(subcommand)]
+    Tags(labels::LabelsCommand),
+    /// Browse the categories.
+    #[command(subcommand)]
+    Categories(labels::LabelsCommand),
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
 }
@@ -89,8 +109,14 @@ pub fn main() -> ExitCode {
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {
-    // `{:#}` joins the causes into one line; no backtrace is ever printed.
-    eprintln!("error: {error:#}");
+    // The causes joined into one line, without the exit status they may
+    // carry; no backtrace is ever printed.
+    let causes: Vec<String> = error
+        .chain()
+        .filter(|cause| !cause.is::<ExitStatus>())
+        .map(ToString::to_string)
+        .collect();
+    eprintln!("error: {}", causes.join(": "));
     let code = error
         .chain()
         .find_map(|cause| cause.downcast_ref::<ExitStatus>())
@@ -109,6 +135,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Db(command) => db_server::run(&context, command).await,
         Command::Migrate(args) => migrate::run(&context, args).await,
         Command::Schema(args) => schema_rs::run(&context, args).await,
+        Command::Seed(args) => seed::run(&context, args).await,
+        Command::Videos(command) => videos::run(&context, command).await,
+        Command::Users(command) => users::run(&context, command).await,
+        Command::Tags(command) => labels::run(&context, labels::LabelKind::Tag, command).await,
+        Command::Categories(command) => {
+            labels::run(&context, labels::LabelKind::Category, command).await
+        }
         Command::Quickstart(args) => quickstart::run(&context, args).await,
     }
 }
