@@ -9,6 +9,7 @@ use diesel_async::AsyncPgConnection;
 
 pub mod db_server;
 pub mod demo;
+pub mod inspect;
 pub mod labels;
 pub mod migrate;
 pub mod output;
@@ -60,6 +61,9 @@ pub enum Command {
     /// Browse the categories.
     #[command(subcommand)]
     Categories(labels::LabelsCommand),
+    /// Look inside the database without changing it: sizes, indexes,
+    /// migrations, rows and statements.
+    Inspect(inspect::Args),
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
 }
@@ -142,6 +146,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Categories(command) => {
             labels::run(&context, labels::LabelKind::Category, command).await
         }
+        Command::Inspect(args) => inspect::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
     }
 }
