@@ -89,7 +89,8 @@ ORDER BY c.relname";
 const COLUMNS: &str = "
 SELECT a.attname::text AS name,
        format_type(a.atttypid, a.atttypmod) AS type_name,
-       coalesce(array_position(i.indkey::int2[], a.attnum), 0)::int4 AS key_position
+       coalesce((SELECT k.n FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)
+                 WHERE k.attnum = a.attnum), 0)::int4 AS key_position
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
