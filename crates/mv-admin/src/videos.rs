@@ -116,8 +116,7 @@ pub fn print_page(context: &Context, page: &VideoPage) -> Result<()> {
         }
         return Ok(());
     }
-    print(&render_page(page, Utc::now()))?;
-    Ok(())
+    print(&render_page(page, Utc::now()))
 }
 
 /// A page as a table, then where the next page starts.
