@@ -461,8 +461,9 @@ fn socket_dir_for(home: &Path) -> PathBuf {
     }
 }
 
-/// A stable short hash for folder names (std's hasher is randomly seeded).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+/// A stable 64-bit hash (FNV-1a), for folder names and derived ids (std's
+/// hasher is randomly seeded).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })

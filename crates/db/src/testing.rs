@@ -12,7 +12,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use diesel_async::AsyncPgConnection;
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tokio::sync::OnceCell;
 use tokio_postgres::{Client, NoTls};
 
@@ -322,7 +324,7 @@ impl Drop for TestDatabase {
 pub async fn schema_snapshot(conn: &mut AsyncPgConnection) -> String {
     #[derive(diesel::QueryableByName)]
     struct Snapshot {
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
         schema: Option<String>,
     }
     const SNAPSHOT: &str = r#"
@@ -430,4 +432,40 @@ impl Drop for MigrationDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
     }
+}
+
+#[derive(QueryableByName)]
+struct Digest {
+    #[diesel(sql_type = Text)]
+    digest: String,
+}
+
+/// A digest of every row of every table of the schema (the migration
+/// history left out): equal digests, equal data.
+pub async fn snapshot(conn: &mut AsyncPgConnection) -> String {
+    let tables: Vec<Digest> = diesel::sql_query(
+        "SELECT quote_ident(tablename) AS digest FROM pg_tables \
+         WHERE schemaname = 'public' AND left(tablename, 2) <> '__' ORDER BY tablename",
+    )
+    .load(conn)
+    .await
+    .expect("listing the tables");
+    let parts: Vec<String> = tables
+        .iter()
+        .map(|table| {
+            format!(
+                "'{name}:' || (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {name} t)",
+                name = table.digest
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        return String::new();
+    }
+    let sql = format!("SELECT {} AS digest", parts.join(" || ',' || "));
+    diesel::sql_query(sql)
+        .get_result::<Digest>(conn)
+        .await
+        .expect("digesting the tables")
+        .digest
 }

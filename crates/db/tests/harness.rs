@@ -69,3 +69,25 @@ async fn empty_databases_have_no_tables() {
             .count;
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn snapshots_change_with_any_row_of_any_table() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    let empty = db::testing::snapshot(&mut conn).await;
+    assert_eq!(db::testing::snapshot(&mut conn).await, empty, "stable");
+    let mut seen = vec![empty];
+    for statement in [
+        r#"INSERT INTO "user" (id, name, email, "createdAt", "updatedAt") VALUES ('u', 'U', 'u@example.com', now(), now())"#,
+        "INSERT INTO category (id, name) VALUES ('c', 'c')",
+        "UPDATE category SET description = 'd'",
+    ] {
+        diesel::sql_query(statement)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+        let next = db::testing::snapshot(&mut conn).await;
+        assert!(!seen.contains(&next), "{statement} changed nothing");
+        seen.push(next);
+    }
+}

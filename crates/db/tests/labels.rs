@@ -115,3 +115,49 @@ async fn attach_detach_replace_and_usage_counts() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn counts_over_all_users_and_unused_labels_are_deleted() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    common::user(&mut conn, "bob").await;
+    let a = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    let b = common::video(&mut conn, "bob", "bbbbbbbbbbb").await;
+    Tag::attach(&mut conn, "alice", &a.id, &["rust", "talks"])
+        .await
+        .expect("tag");
+    Tag::attach(&mut conn, "bob", &b.id, &["rust"])
+        .await
+        .expect("tag");
+    Tag::get_or_create(&mut conn, "unused").await.expect("tag");
+    Category::get_or_create(&mut conn, "empty")
+        .await
+        .expect("category");
+
+    let counts: Vec<(String, i64)> = Tag::list_with_counts(&mut conn)
+        .await
+        .expect("counts")
+        .into_iter()
+        .map(|(tag, n)| (tag.name, n))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("rust".to_string(), 2),
+            ("talks".to_string(), 1),
+            ("unused".to_string(), 0)
+        ]
+    );
+
+    assert_eq!(Tag::delete_unused(&mut conn).await.expect("delete"), 1);
+    assert_eq!(Category::delete_unused(&mut conn).await.expect("delete"), 1);
+    let names: Vec<String> = Tag::list(&mut conn)
+        .await
+        .expect("tags")
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["rust", "talks"]);
+    assert!(Category::list(&mut conn).await.expect("none").is_empty());
+}

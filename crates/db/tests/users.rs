@@ -103,3 +103,28 @@ async fn deleting_a_user_deletes_everything_of_theirs() {
         Err(Error::NotFound { .. })
     ));
 }
+
+#[tokio::test]
+async fn delete_all_removes_every_user_and_their_videos() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    common::user(&mut conn, "bob").await;
+    let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    Tag::attach(&mut conn, "alice", &video.id, &["rust"])
+        .await
+        .expect("tag");
+
+    assert_eq!(User::delete_all(&mut conn).await.expect("deleted"), 2);
+    assert!(User::list(&mut conn, 10).await.expect("list").is_empty());
+    assert!(matches!(
+        VideoSummary::owner_id(&mut conn, &video.id).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(
+        Tag::list(&mut conn).await.expect("tags").len(),
+        1,
+        "labels are shared and stay"
+    );
+    assert_eq!(User::delete_all(&mut conn).await.expect("none left"), 0);
+}

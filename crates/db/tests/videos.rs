@@ -391,3 +391,57 @@ async fn counts_per_status_and_delete_cascades() {
     let usage = Tag::list_for_user(&mut conn, "alice").await.expect("usage");
     assert!(usage.is_empty(), "the link went with the video: {usage:?}");
 }
+
+#[tokio::test]
+async fn a_chosen_id_and_time_are_kept_and_the_owner_is_found() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    common::user(&mut conn, "bob").await;
+    let saved_at = chrono::DateTime::from_timestamp(1_763_000_000, 0).expect("valid");
+    let base = NewVideo {
+        id: Some("fixed-id-for-imports1"),
+        saved_at: Some(saved_at),
+        user_id: "alice",
+        youtube_url: "https://youtu.be/dQw4w9WgXcQ",
+        title: "t",
+        ..NewVideo::default()
+    };
+    let video = base.insert(&mut conn).await.expect("created");
+    assert_eq!(video.id, "fixed-id-for-imports1");
+    assert_eq!((video.created_at, video.updated_at), (saved_at, saved_at));
+    assert_eq!(
+        VideoSummary::owner_id(&mut conn, &video.id)
+            .await
+            .expect("owner"),
+        "alice"
+    );
+    assert!(matches!(
+        VideoSummary::owner_id(&mut conn, "nope").await,
+        Err(Error::NotFound { .. })
+    ));
+
+    // The same id for another video, even another user's, is a duplicate.
+    let taken = NewVideo {
+        user_id: "bob",
+        youtube_url: "https://youtu.be/aaaaaaaaaaa",
+        ..base
+    }
+    .insert(&mut conn)
+    .await;
+    assert!(
+        matches!(&taken, Err(Error::Duplicate { existing_id, .. }) if existing_id == "fixed-id-for-imports1"),
+        "{taken:?}"
+    );
+    let blank = NewVideo {
+        id: Some(" "),
+        youtube_url: "https://youtu.be/bbbbbbbbbbb",
+        ..base
+    }
+    .insert(&mut conn)
+    .await;
+    assert!(
+        matches!(blank, Err(Error::InvalidInput { field: "id", .. })),
+        "{blank:?}"
+    );
+}

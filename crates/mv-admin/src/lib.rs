@@ -9,14 +9,21 @@ use diesel_async::AsyncPgConnection;
 
 pub mod catalog;
 pub mod db_server;
+pub mod demo;
 pub mod generate;
+pub mod inspect;
+pub mod labels;
 pub mod mark;
 pub mod migrate;
+pub mod output;
 pub mod plan;
 pub mod push;
 pub mod quickstart;
 pub mod schema_rs;
 pub mod scratch;
+pub mod seed;
+pub mod users;
+pub mod videos;
 
 /// Where the desired schema lives, from the repository's root.
 pub const SCHEMA_SQL: &str = "crates/db/schema.sql";
@@ -63,6 +70,23 @@ pub enum Command {
     /// crates/db/schema.sql, or check that they and schema.rs agree.
     #[command(disable_version_flag = true)]
     Generate(generate::Args),
+    /// Load the demo data: users and videos in every processing state.
+    Seed(seed::Args),
+    /// Browse a user's videos.
+    #[command(subcommand)]
+    Videos(videos::VideosCommand),
+    /// Browse the users.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Browse the tags.
+    #[command(subcommand)]
+    Tags(labels::LabelsCommand),
+    /// Browse the categories.
+    #[command(subcommand)]
+    Categories(labels::LabelsCommand),
+    /// Look inside the database without changing it: sizes, indexes,
+    /// migrations, rows and statements.
+    Inspect(inspect::Args),
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
 }
@@ -140,6 +164,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Schema(args) => schema_rs::run(&context, args).await,
         Command::Push(args) => push::run(&context, args).await,
         Command::Generate(args) => generate::run(&context, args).await,
+        Command::Seed(args) => seed::run(&context, args).await,
+        Command::Videos(command) => videos::run(&context, command).await,
+        Command::Users(command) => users::run(&context, command).await,
+        Command::Tags(command) => labels::run(&context, labels::LabelKind::Tag, command).await,
+        Command::Categories(command) => {
+            labels::run(&context, labels::LabelKind::Category, command).await
+        }
+        Command::Inspect(args) => inspect::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
     }
 }

@@ -109,6 +109,27 @@ macro_rules! label_model {
                     .await?)
             }
 
+            /// Every label, each with how many videos (of all users) carry
+            /// it; most used first, unused ones included.
+            pub async fn list_with_counts(conn: &mut AsyncPgConnection) -> Result<Vec<($model, i64)>> {
+                let uses = count($link::video_summary_id.nullable());
+                Ok($table::table
+                    .left_join($link::table)
+                    .group_by($table::id)
+                    .select(($model::as_select(), uses))
+                    .order((uses.desc(), $table::name))
+                    .load(conn)
+                    .await?)
+            }
+
+            /// Deletes the labels no video carries; returns how many.
+            pub async fn delete_unused(conn: &mut AsyncPgConnection) -> Result<usize> {
+                let used = $link::table.select($link::$link_key);
+                Ok(diesel::delete($table::table.filter(diesel::dsl::not($table::id.eq_any(used))))
+                    .execute(conn)
+                    .await?)
+            }
+
             /// The labels the user's videos carry, each with how many of the
             /// user's videos carry it; most used first.
             pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: &str) -> Result<Vec<($model, i64)>> {
@@ -228,7 +249,7 @@ pub use models::{Category, Tag};
 
 mod models {
     use chrono::{DateTime, Utc};
-    use diesel::dsl::count_star;
+    use diesel::dsl::{count, count_star};
     use diesel::prelude::*;
     use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
     use serde::Serialize;

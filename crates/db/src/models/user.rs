@@ -142,6 +142,13 @@ impl User {
             .await?)
     }
 
+    /// Deletes every user and, through the cascades, all their videos;
+    /// returns how many users were deleted. For resetting a development
+    /// database.
+    pub async fn delete_all(conn: &mut AsyncPgConnection) -> Result<usize> {
+        Ok(diesel::delete(user::table).execute(conn).await?)
+    }
+
     /// Deletes the user and, through the cascades, everything of theirs.
     pub async fn delete(conn: &mut AsyncPgConnection, id: &str) -> Result<()> {
         let deleted = diesel::delete(user::table.find(id)).execute(conn).await?;

@@ -35,9 +35,15 @@ pub struct VideoSummary {
 }
 
 /// A video a user saves; [`NewVideo::insert`] parses the URL and gives the
-/// row a nanoid and the `pending` status.
+/// row a nanoid (unless `id` is given) and the `pending` status.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NewVideo<'a> {
+    /// The row's id; a fresh nanoid when `None`. Seeds and imports pass
+    /// their own so that loading the same data twice gives the same ids.
+    pub id: Option<&'a str>,
+    /// When the video was saved (`created_at` and `updated_at`); now when
+    /// `None`.
+    pub saved_at: Option<DateTime<Utc>>,
     pub user_id: &'a str,
     pub youtube_url: &'a str,
     pub title: &'a str,
@@ -60,6 +66,9 @@ struct VideoRow<'a> {
     duration: Option<i32>,
     thumbnail_url: Option<&'a str>,
     processing_status: ProcessingStatus,
+    // `None` inserts DEFAULT, which is now().
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
 }
 
 impl NewVideo<'_> {
@@ -79,9 +88,19 @@ impl NewVideo<'_> {
                 format!("{duration} is negative"),
             ));
         }
-        let id = nanoid::nanoid!();
+        let generated;
+        let id = match self.id {
+            Some(id) if id.trim().is_empty() => {
+                return Err(Error::invalid("id", "must not be empty"));
+            }
+            Some(id) => id,
+            None => {
+                generated = nanoid::nanoid!();
+                &generated
+            }
+        };
         let row = VideoRow {
-            id: &id,
+            id,
             user_id: self.user_id,
             youtube_url: self.youtube_url.trim(),
             youtube_id: &youtube_id,
@@ -91,6 +110,8 @@ impl NewVideo<'_> {
             duration: self.duration,
             thumbnail_url: self.thumbnail_url,
             processing_status: ProcessingStatus::Pending,
+            created_at: self.saved_at,
+            updated_at: self.saved_at,
         };
         // ON CONFLICT keeps a concurrent duplicate from being an error in
         // the database's log and from aborting a caller's transaction.
@@ -117,6 +138,15 @@ impl NewVideo<'_> {
                 DatabaseErrorKind::ForeignKeyViolation,
                 _,
             )) => Err(Error::not_found("user", self.user_id)),
+            // Only a caller-chosen id can collide with another row's.
+            Err(diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
+                if info.constraint_name() == Some("video_summary_pkey") =>
+            {
+                Err(Error::Duplicate {
+                    entity: "video_summary",
+                    existing_id: id.to_string(),
+                })
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -215,6 +245,18 @@ impl VideoSummary {
             .filter(video_summary::id.eq(id))
             .filter(video_summary::user_id.eq(user_id))
             .select(VideoSummary::as_select())
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found("video_summary", id))
+    }
+
+    /// The id of the user who owns the video. For operator tools only, which
+    /// then read the video through its owner's scoped queries.
+    pub async fn owner_id(conn: &mut AsyncPgConnection, id: &str) -> Result<String> {
+        video_summary::table
+            .find(id)
+            .select(video_summary::user_id)
             .first(conn)
             .await
             .optional()?

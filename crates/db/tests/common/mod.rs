@@ -2,9 +2,7 @@
 #![allow(dead_code)]
 
 use db::models::{NewUser, NewVideo, User, VideoSummary};
-use diesel::sql_types::Text;
-use diesel::{QueryableByName, sql_query};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 
 pub async fn user(conn: &mut AsyncPgConnection, id: &str) -> User {
     let email = format!("{id}@example.com");
@@ -25,29 +23,4 @@ pub async fn video(conn: &mut AsyncPgConnection, user_id: &str, youtube_id: &str
     .insert(conn)
     .await
     .expect("create video")
-}
-
-#[derive(QueryableByName)]
-struct Digest {
-    #[diesel(sql_type = Text)]
-    digest: String,
-}
-
-/// A digest of every row of every table: equal digests, equal data.
-pub async fn snapshot(conn: &mut AsyncPgConnection) -> String {
-    sql_query(
-        r#"SELECT concat_ws(',',
-            (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM "user" t),
-            (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM video_summary t),
-            (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM tag t),
-            (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM category t),
-            (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM keyframe t),
-            (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM video_summary_tag t),
-            (SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM video_summary_category t)
-        ) AS digest"#,
-    )
-    .get_result::<Digest>(conn)
-    .await
-    .expect("snapshot")
-    .digest
 }

@@ -1,0 +1,246 @@
+//! push, generate and the production mark from the outside: the binary,
+//! run in a temporary copy of the repository, against a test database.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use common::{Workspace, replace, schema, seeded};
+use predicates::prelude::PredicateBooleanExt;
+use predicates::str::contains;
+
+fn mv_admin(dir: &Path, url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mv-admin"));
+    cmd.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .arg("--database-url")
+        .arg(url);
+    cmd
+}
+
+fn add_note(sql: &str) -> String {
+    sql.to_string()
+        + "
+CREATE TABLE note (
+    id text PRIMARY KEY,
+    video_summary_id text NOT NULL REFERENCES video_summary (id) ON DELETE CASCADE,
+    body text NOT NULL
+);
+COMMENT ON TABLE note IS 'A user''s note on a video.';
+"
+}
+
+#[tokio::test]
+async fn edit_push_generate_check() {
+    let workspace = Workspace::new();
+    let root = workspace.root();
+    let (db, mut conn) = seeded().await;
+    workspace.edit_schema(add_note);
+
+    mv_admin(root, db.url())
+        .arg("push")
+        .assert()
+        .success()
+        .stdout(contains("CREATE TABLE note (\n    id text NOT NULL,"))
+        .stdout(contains(
+            "ALTER TABLE note ADD CONSTRAINT note_video_summary_id_fkey",
+        ))
+        .stdout(contains("applied 3 statement(s) in one transaction"))
+        .stdout(contains("wrote crates/db/src/schema.rs"));
+    assert!(schema(&mut conn).await.tables.contains_key("note"));
+    let schema_rs = std::fs::read_to_string(workspace.schema_rs()).expect("schema.rs");
+    assert!(
+        schema_rs.contains("    /// A user's note on a video.\n    note (id) {"),
+        "{schema_rs}"
+    );
+    assert!(schema_rs.contains("diesel::joinable!(note -> video_summary (video_summary_id));"));
+
+    // Pushed, but no migration yet: CI fails and shows the difference.
+    mv_admin(root, db.url())
+        .args(["generate", "--check"])
+        .assert()
+        .code(1)
+        .stdout(contains("    CREATE TABLE note ("))
+        .stdout(contains(
+            "crates/db/src/schema.rs differs from what migrations produce",
+        ))
+        .stderr(contains(
+            "error: crates/db/schema.sql, migrations and crates/db/src/schema.rs disagree",
+        ));
+
+    mv_admin(root, db.url())
+        .args(["generate", "add_note", "--version", "2026-12-01-000000"])
+        .assert()
+        .success()
+        .stdout(contains(
+            "wrote migrations/2026-12-01-000000_add_note/up.sql and down.sql",
+        ))
+        .stdout(contains("note: down.sql loses data"));
+    let down = std::fs::read_to_string(
+        workspace
+            .migrations()
+            .join("2026-12-01-000000_add_note/down.sql"),
+    )
+    .expect("down.sql");
+    assert_eq!(
+        down,
+        "-- Written by `mv-admin generate` from schema.sql; review it before committing.\n\
+         -- WARNING: reverting this migration loses data; the statements that do are marked below.\n\
+         \n\
+         -- Loses data: drops table note and all its rows.\n\
+         DROP TABLE note;\n"
+    );
+
+    mv_admin(root, db.url())
+        .args(["generate", "--check"])
+        .assert()
+        .success()
+        .stdout(contains("agree"));
+    mv_admin(root, db.url())
+        .args(["generate", "again"])
+        .assert()
+        .success()
+        .stdout(contains(
+            "crates/db/schema.sql matches the migrations; no migration was written",
+        ));
+    assert_eq!(
+        std::fs::read_dir(workspace.migrations())
+            .expect("dir")
+            .count(),
+        2
+    );
+    mv_admin(root, db.url())
+        .arg("push")
+        .assert()
+        .success()
+        .stdout(contains(
+            "the database already matches crates/db/schema.sql",
+        ));
+}
+
+#[tokio::test]
+async fn destructive_steps_are_refused_with_exit_1() {
+    let workspace = Workspace::new();
+    let (db, mut conn) = seeded().await;
+    let before = schema(&mut conn).await;
+    workspace.edit_schema(|sql| replace(sql, "    channel_name text,\n", ""));
+    mv_admin(workspace.root(), db.url())
+        .arg("push")
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(contains(
+            "drops column video_summary.channel_name, which holds a value in 2 rows; pass --accept-data-loss",
+        ));
+    assert_eq!(schema(&mut conn).await, before);
+    mv_admin(workspace.root(), db.url())
+        .args(["push", "--accept-data-loss"])
+        .assert()
+        .success()
+        .stdout(contains(
+            "ALTER TABLE video_summary DROP COLUMN channel_name;",
+        ));
+}
+
+#[tokio::test]
+async fn a_dry_run_prints_the_plan_as_json() {
+    let workspace = Workspace::new();
+    let (db, mut conn) = seeded().await;
+    let before = schema(&mut conn).await;
+    workspace.edit_schema(|sql| {
+        replace(
+            sql,
+            "    description text,\n    channel_name",
+            "    description text NOT NULL,\n    channel_name",
+        )
+    });
+    let output = mv_admin(workspace.root(), db.url())
+        .args(["--json", "push", "--dry-run"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let plan: serde_json::Value = serde_json::from_slice(&output).expect("JSON");
+    assert_eq!(plan["applied"], false);
+    assert_eq!(plan["dry_run"], true);
+    let step = &plan["steps"][0];
+    assert_eq!(step["action"], "set_not_null");
+    assert_eq!(step["table"], "video_summary");
+    assert_eq!(step["column"], "description");
+    assert_eq!(step["hazard"]["kind"], "nulls_in_column");
+    assert_eq!(step["rows"], 2);
+    assert_eq!(step["destructive"], true);
+    assert_eq!(schema(&mut conn).await, before);
+}
+
+#[tokio::test]
+async fn the_production_mark_from_the_command_line() {
+    let workspace = Workspace::new();
+    let (db, mut conn) = seeded().await;
+    workspace.edit_schema(add_note);
+    let before = schema(&mut conn).await;
+    mv_admin(workspace.root(), db.url())
+        .args(["db", "mark", "production"])
+        .assert()
+        .success()
+        .stdout(contains("marked the database production"));
+    mv_admin(workspace.root(), db.url())
+        .arg("push")
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "error: the database is marked production, so push refuses it",
+        ));
+    assert_eq!(schema(&mut conn).await, before);
+    // Without a terminal to confirm on, the mark stays.
+    mv_admin(workspace.root(), db.url())
+        .args(["db", "unmark"])
+        .assert()
+        .code(1)
+        .stderr(contains("not confirmed; the mark stays"));
+    mv_admin(workspace.root(), db.url())
+        .args(["db", "unmark", "--yes"])
+        .assert()
+        .success()
+        .stdout(contains("removed the production mark"));
+    mv_admin(workspace.root(), db.url())
+        .arg("push")
+        .assert()
+        .success();
+}
+
+#[tokio::test]
+async fn bad_input_gets_one_clear_line() {
+    let workspace = Workspace::new();
+    let (db, _conn) = seeded().await;
+    let empty = tempfile::tempdir().expect("temporary folder");
+    mv_admin(empty.path(), db.url())
+        .arg("push")
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "error: Failed to read crates/db/schema.sql (run from the repository's root or pass --schema)",
+        ));
+    mv_admin(workspace.root(), db.url())
+        .args(["generate", "Add Notes"])
+        .assert()
+        .code(1)
+        .stderr("error: the migration name \"Add Notes\" must be lower-case letters, digits and underscores\n");
+    mv_admin(workspace.root(), db.url())
+        .args(["push", "--rename", "title"])
+        .assert()
+        .code(2)
+        .stderr(contains("\"title\" is not a rename: expected old_table=new_table or table.old_column=new_column"));
+    // The password never shows, not even when the server is unreachable.
+    mv_admin(
+        workspace.root(),
+        "postgres://alice:s3cret@127.0.0.1:1/mindvault",
+    )
+    .arg("push")
+    .assert()
+    .code(1)
+    .stderr(contains("alice:***@127.0.0.1"))
+    .stderr(contains("s3cret").not());
+}
