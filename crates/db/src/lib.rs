@@ -10,6 +10,7 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
+pub mod unique;
 
 pub use config::DbConfig;
 pub use error::{Error, Result};

@@ -9,7 +9,6 @@
 //! template. Each test's database is dropped when its [`TestDatabase`] is; a
 //! database left by a killed process is dropped by the next run.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use diesel::QueryableByName;
@@ -22,6 +21,7 @@ use crate::config::DbConfig;
 use crate::local_server::{LocalServer, ServerOptions, fnv1a};
 use crate::migrations::{FINGERPRINT, run_pending};
 use crate::pool::{Db, connect};
+use crate::unique::unique_name;
 
 const TEST_PREFIX: &str = "mv_test_";
 const TEMPLATE_PREFIX: &str = "mv_template_";
@@ -55,7 +55,6 @@ struct Shared {
 }
 
 static SHARED: OnceCell<Shared> = OnceCell::const_new();
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// The shared test cluster (started when needed), unless `DATABASE_URL` names
 /// an external server.
@@ -230,15 +229,7 @@ impl TestDatabase {
     }
 
     async fn create(shared: &Shared, template: Option<&str>) -> Self {
-        let name = format!(
-            "{TEST_PREFIX}{}_{}_{:x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or_default()
-        );
+        let name = unique_name(TEST_PREFIX);
         let template_clause = template
             .map(|t| format!(" TEMPLATE {}", quote_ident(t)))
             .unwrap_or_default();
@@ -374,15 +365,7 @@ pub struct MigrationDir {
 impl MigrationDir {
     /// An empty folder.
     pub fn new() -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "mv-migrations-{}-{}-{:x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or_default()
-        ));
+        let path = std::env::temp_dir().join(unique_name("mv-migrations-"));
         std::fs::create_dir_all(&path).expect("creating a migrations folder");
         Self { path }
     }

@@ -2,19 +2,18 @@
 //! `schema.sql` or replay the migrations into, read, and always dropped.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context as _, Result, anyhow};
 use db::DbConfig;
 use db::config::redact_url;
 use db::migrations::{self, MigrationSet, Options};
+use db::unique::unique_name;
 use diesel::result::Error as DieselError;
 use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 
 use crate::catalog::{Schema, introspect};
 
 const PREFIX: &str = "mv_scratch_";
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A database of its own on the target's server, dropped when done.
 #[derive(Debug)]
@@ -43,15 +42,7 @@ pub async fn with_scratch<T>(
 impl ScratchDatabase {
     async fn create(target: &DbConfig) -> Result<Self> {
         let target_url = target.resolve_url().await?;
-        let name = format!(
-            "{PREFIX}{}_{}_{:x}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or_default()
-        );
+        let name = unique_name(PREFIX);
         let url = database_url(&target_url, &name)?;
         let admin = target.clone().with_url(target_url.clone());
         let mut conn = db::connect(&admin).await?;

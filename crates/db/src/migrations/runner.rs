@@ -460,18 +460,30 @@ pub async fn revert(
     policy: DataLossPolicy<'_>,
 ) -> Result<Report, MigrateError> {
     locked(conn, options, async |conn| {
-        let (_, status) = read_status(conn, set).await?;
-        let targets = revert_targets(set, &status, steps)?;
-        guard_data_loss(conn, &targets, options, policy).await?;
-        let mut report = Report::default();
-        for migration in targets {
-            report
-                .reverted
-                .push(run(conn, migration, Direction::Down, options).await?);
-        }
-        Ok(report)
+        Ok(revert_newest(conn, set, options, steps, policy).await?.0)
     })
     .await
+}
+
+/// Inside the lock: reverts the newest `steps` applied migrations after the
+/// data-loss guard; returns the report and what was reverted, newest first.
+async fn revert_newest<'s>(
+    conn: &mut AsyncPgConnection,
+    set: &'s MigrationSet,
+    options: &Options,
+    steps: usize,
+    policy: DataLossPolicy<'_>,
+) -> Result<(Report, Vec<&'s SourceMigration>), MigrateError> {
+    let (_, status) = read_status(conn, set).await?;
+    let targets = revert_targets(set, &status, steps)?;
+    guard_data_loss(conn, &targets, options, policy).await?;
+    let mut report = Report::default();
+    for migration in &targets {
+        report
+            .reverted
+            .push(run(conn, migration, Direction::Down, options).await?);
+    }
+    Ok((report, targets))
 }
 
 /// Reverts the newest `steps` applied migrations, then applies them again:
@@ -484,15 +496,7 @@ pub async fn redo(
     policy: DataLossPolicy<'_>,
 ) -> Result<Report, MigrateError> {
     locked(conn, options, async |conn| {
-        let (_, status) = read_status(conn, set).await?;
-        let targets = revert_targets(set, &status, steps)?;
-        guard_data_loss(conn, &targets, options, policy).await?;
-        let mut report = Report::default();
-        for migration in &targets {
-            report
-                .reverted
-                .push(run(conn, migration, Direction::Down, options).await?);
-        }
+        let (mut report, targets) = revert_newest(conn, set, options, steps, policy).await?;
         for migration in targets.iter().rev() {
             report
                 .applied
