@@ -27,6 +27,18 @@ pub enum Error {
         from: ProcessingStatus,
         to: ProcessingStatus,
     },
+    /// A worker's attempt is no longer the video's current one: its lease
+    /// ended and the video was given back, retried or finished by another
+    /// attempt. The call changed nothing; the worker drops the video.
+    #[error(
+        "video {id:?}: attempt {attempt} is no longer current (the video is {status} at attempt {current_attempt})"
+    )]
+    StaleAttempt {
+        id: String,
+        attempt: i32,
+        status: ProcessingStatus,
+        current_attempt: i32,
+    },
     /// No connection could be opened.
     #[error("could not connect to {target}: {cause}")]
     Connect { target: String, cause: String },

@@ -338,7 +338,7 @@ impl VideoSummary {
 
     /// Moves the user's video to `status` if the move is legal (see
     /// [`ProcessingStatus::can_move_to`]). `error` is required for failed and
-    /// stored; any other status clears it. Workers use the pipeline
+    /// stored; any other status clears it. Workers use [`crate::pipeline`]
     /// instead, whose leases and fencing this manual move bypasses.
     pub async fn update_processing_status(
         conn: &mut AsyncPgConnection,
