@@ -8,8 +8,11 @@ use db::{Db, DbConfig};
 use diesel_async::AsyncPgConnection;
 
 pub mod db_server;
+pub mod hold_leases;
+pub mod jobs;
 pub mod migrate;
 pub mod quickstart;
+pub mod requeue;
 pub mod schema_rs;
 
 /// Exit code for a command that failed (usage errors exit with 2, as clap does).
@@ -42,6 +45,14 @@ pub enum Command {
     Schema(schema_rs::Args),
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
+    /// Show the processing queue: videos per status, the oldest pending
+    /// one, retries waiting out a backoff, and expired leases.
+    Jobs(jobs::Args),
+    /// Give a user's failed video another attempt.
+    Requeue(requeue::Args),
+    /// Claim videos and hold their leases until killed (a crash drill).
+    #[command(hide = true)]
+    HoldLeases(hold_leases::Args),
 }
 
 /// What every command needs: the configuration and the output mode.
@@ -110,6 +121,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate(args) => migrate::run(&context, args).await,
         Command::Schema(args) => schema_rs::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
+        Command::Jobs(args) => jobs::run(&context, args).await,
+        Command::Requeue(args) => requeue::run(&context, args).await,
+        Command::HoldLeases(args) => hold_leases::run(&context, args).await,
     }
 }
 
