@@ -611,17 +611,7 @@ async fn stats_count_states_backoffs_and_expired_leases() {
 
 /// Walks a fresh video to `status` through legal moves.
 async fn video_in(conn: &mut AsyncPgConnection, n: usize, status: ProcessingStatus) -> String {
-    let url = format!("https://youtu.be/{n:011}");
-    let id = db::models::NewVideo {
-        user_id: "alice",
-        youtube_url: &url,
-        title: "t",
-        ..Default::default()
-    }
-    .insert(conn)
-    .await
-    .expect("video")
-    .id;
+    let id = common::video(conn, "alice", &format!("{n:011}")).await.id;
     let path: &[ProcessingStatus] = match status {
         ProcessingStatus::Pending => &[],
         ProcessingStatus::Processing => &[ProcessingStatus::Processing],

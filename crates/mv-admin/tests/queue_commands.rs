@@ -1,13 +1,14 @@
 //! `mv-admin jobs` and `mv-admin requeue`, through their core functions and
 //! from the outside.
 
+mod common;
+
 use std::time::Duration;
 
 use assert_cmd::Command;
-use db::models::{AiContent, NewUser, NewVideo, ProcessingStatus, VideoSummary};
+use db::models::{AiContent, ProcessingStatus, VideoSummary};
 use db::pipeline::{self, Retry, RetryPolicy};
 use db::testing::TestDatabase;
-use diesel_async::AsyncPgConnection;
 use predicates::str::contains;
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -17,29 +18,6 @@ const ONCE: RetryPolicy = RetryPolicy {
     base_delay: Duration::ZERO,
     max_delay: Duration::ZERO,
 };
-
-/// Alice with `n` pending videos; returns their ids, oldest first.
-async fn alice_with_videos(conn: &mut AsyncPgConnection, n: usize) -> Vec<String> {
-    NewUser::new("alice", "Alice", "alice@example.com")
-        .insert(conn)
-        .await
-        .expect("user");
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let url = format!("https://youtu.be/{i:011}");
-        let video = NewVideo {
-            user_id: "alice",
-            youtube_url: &url,
-            title: "t",
-            ..NewVideo::default()
-        }
-        .insert(conn)
-        .await
-        .expect("video");
-        ids.push(video.id);
-    }
-    ids
-}
 
 fn mv_admin(test_db: &TestDatabase) -> Command {
     let mut cmd = Command::cargo_bin("mv-admin").expect("the binary");
@@ -51,7 +29,7 @@ fn mv_admin(test_db: &TestDatabase) -> Command {
 async fn jobs_shows_counts_the_oldest_pending_and_expired_leases() {
     let test_db = TestDatabase::new().await;
     let mut conn = test_db.connect().await;
-    let ids = alice_with_videos(&mut conn, 5).await;
+    let ids = common::alice_with_videos(&mut conn, 5).await;
     let jobs = pipeline::claim(&mut conn, "w", 3, Duration::from_millis(50))
         .await
         .expect("claim");
@@ -107,7 +85,7 @@ async fn jobs_shows_counts_the_oldest_pending_and_expired_leases() {
 async fn requeue_gives_a_failed_video_another_attempt() {
     let test_db = TestDatabase::new().await;
     let mut conn = test_db.connect().await;
-    let ids = alice_with_videos(&mut conn, 2).await;
+    let ids = common::alice_with_videos(&mut conn, 2).await;
     let jobs = pipeline::claim(&mut conn, "w", 2, LEASE)
         .await
         .expect("claim");

@@ -1,12 +1,14 @@
 //! A worker process killed while it holds leases: its videos come back to
 //! the queue once the leases end, and another worker completes them.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use db::models::{AiContent, NewUser, NewVideo, ProcessingStatus};
+use db::models::{AiContent, ProcessingStatus};
 use db::pipeline::{self, JobState, LEASE_EXPIRED, RetryPolicy};
 use db::testing::TestDatabase;
 
@@ -27,22 +29,7 @@ struct Claimed {
 async fn a_killed_worker_s_videos_return_after_the_lease_and_another_completes_them() {
     let test_db = TestDatabase::new().await;
     let mut conn = test_db.connect().await;
-    NewUser::new("alice", "Alice", "alice@example.com")
-        .insert(&mut conn)
-        .await
-        .expect("user");
-    for n in 0..6 {
-        let url = format!("https://youtu.be/{n:011}");
-        NewVideo {
-            user_id: "alice",
-            youtube_url: &url,
-            title: "t",
-            ..NewVideo::default()
-        }
-        .insert(&mut conn)
-        .await
-        .expect("video");
-    }
+    common::alice_with_videos(&mut conn, 6).await;
 
     let mut worker = Command::new(env!("CARGO_BIN_EXE_mv-admin"))
         .args(["--database-url", test_db.url(), "hold-leases"])
