@@ -414,13 +414,13 @@ pub async fn fail(
         .filter(attempt_of(id, attempt))
         .filter(video_summary::processing_status.eq(ProcessingStatus::Processing))
         .set(end_attempt(error, policy.max_attempts, base, cap))
-        .returning((video_summary::processing_status, video_summary::retry_after))
-        .get_result::<(ProcessingStatus, Option<DateTime<Utc>>)>(conn)
+        .returning(video_summary::retry_after)
+        .get_result::<Option<DateTime<Utc>>>(conn)
         .await
         .optional()?;
     match ended {
-        Some((_, Some(at))) => Ok(Retry::Scheduled { at }),
-        Some((_, None)) => Ok(Retry::Exhausted),
+        Some(Some(at)) => Ok(Retry::Scheduled { at }),
+        Some(None) => Ok(Retry::Exhausted),
         None => Err(stale(conn, id, attempt).await),
     }
 }

@@ -131,6 +131,14 @@ impl bb8::ErrorSink<PoolError> for LastError {
 }
 
 /// The pool and what it needs to explain its failures.
+///
+/// Faults: a request running when the server restarts or ends its backend
+/// fails with [`Error::ConnectionLost`]; a connection found closed at
+/// check-out is dropped and another handed out, so later requests do not
+/// fail. A connection that comes back inside a transaction (its request was
+/// cancelled midway) is dropped, never reused. With every connection busy,
+/// [`Db::get`] waits up to the pool timeout, then fails with
+/// [`Error::PoolTimeout`].
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
@@ -203,7 +211,7 @@ impl Db {
                 target: self.target.clone(),
                 cause: connection_error_text(&e),
             },
-            bb8::RunError::User(PoolError::QueryError(e)) => Error::Database(e),
+            bb8::RunError::User(PoolError::QueryError(e)) => e.into(),
             bb8::RunError::TimedOut => Error::PoolTimeout {
                 waited: self.pool_timeout,
                 last_error: self.last_error.0.lock().ok().and_then(|last| last.clone()),
