@@ -27,6 +27,24 @@ pub enum Error {
         from: ProcessingStatus,
         to: ProcessingStatus,
     },
+    /// A worker's attempt is no longer the video's current one: its lease
+    /// ended and the video was given back, retried or finished by another
+    /// attempt. The call changed nothing; the worker drops the video.
+    #[error(
+        "video {id:?}: attempt {attempt} is no longer current (the video is {status} at attempt {current_attempt})"
+    )]
+    StaleAttempt {
+        id: String,
+        attempt: i32,
+        status: ProcessingStatus,
+        current_attempt: i32,
+    },
+    /// The connection broke while the request ran (the server restarted,
+    /// or the backend was terminated): the request may or may not have
+    /// taken effect. The pool replaces the connection; retrying is safe for
+    /// requests that are idempotent or fenced.
+    #[error("the database connection was lost during the request: {cause}")]
+    ConnectionLost { cause: String },
     /// No connection could be opened.
     #[error("could not connect to {target}: {cause}")]
     Connect { target: String, cause: String },
@@ -45,7 +63,7 @@ pub enum Error {
     #[error(transparent)]
     Migration(#[from] crate::migrations::MigrateError),
     #[error("database error: {0}")]
-    Database(#[from] diesel::result::Error),
+    Database(diesel::result::Error),
 }
 
 /// The crate's result type.
@@ -63,6 +81,32 @@ impl Error {
         Self::NotFound {
             entity,
             id: id.into(),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::DatabaseErrorKind::{ClosedConnection, UnableToSendCommand, Unknown};
+        match error {
+            // No SQLSTATE: the socket failed, not a statement.
+            diesel::result::Error::DatabaseError(UnableToSendCommand | ClosedConnection, info) => {
+                Self::ConnectionLost {
+                    cause: info.message().to_string(),
+                }
+            }
+            // The server ending the session (SQLSTATE 57P01, 57P02, 57P05,
+            // 25P03) reaches the statement in flight; diesel keeps no
+            // SQLSTATE, and these are the messages of a server speaking
+            // English. Elsewhere they stay `Database` errors, with the text.
+            diesel::result::Error::DatabaseError(Unknown, info)
+                if info.message().starts_with("terminating connection") =>
+            {
+                Self::ConnectionLost {
+                    cause: info.message().to_string(),
+                }
+            }
+            other => Self::Database(other),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod error;
 pub mod local_server;
 pub mod migrations;
 pub mod models;
+pub mod pipeline;
 pub mod pool;
 pub mod schema;
 #[cfg(feature = "testing")]

@@ -131,6 +131,14 @@ impl bb8::ErrorSink<PoolError> for LastError {
 }
 
 /// The pool and what it needs to explain its failures.
+///
+/// Faults: a request running when the server restarts or ends its backend
+/// fails with [`Error::ConnectionLost`]; a connection found closed at
+/// check-out is dropped and another handed out, so later requests do not
+/// fail. A connection that comes back inside a transaction (its request was
+/// cancelled midway) is dropped, never reused. With every connection busy,
+/// [`Db::get`] waits up to the pool timeout, then fails with
+/// [`Error::PoolTimeout`].
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
@@ -165,9 +173,9 @@ impl Db {
             async move { settings.establish().await }.boxed()
         });
         // A broken or closed connection is replaced at check-out, without the
-        // round trip of a test query on every borrow.
-        manager_config.recycling_method =
-            RecyclingMethod::CustomFunction(Box::new(check_not_broken));
+        // round trip of a test query on every borrow; one that a cancelled
+        // request left inside a transaction is dropped when it comes back.
+        manager_config.recycling_method = RecyclingMethod::CustomFunction(Box::new(check_alive));
         let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
         let last_error = LastError::default();
         let pool = bb8::Pool::builder()
@@ -203,7 +211,7 @@ impl Db {
                 target: self.target.clone(),
                 cause: connection_error_text(&e),
             },
-            bb8::RunError::User(PoolError::QueryError(e)) => Error::Database(e),
+            bb8::RunError::User(PoolError::QueryError(e)) => e.into(),
             bb8::RunError::TimedOut => Error::PoolTimeout {
                 waited: self.pool_timeout,
                 last_error: self.last_error.0.lock().ok().and_then(|last| last.clone()),
@@ -222,11 +230,23 @@ impl Db {
     }
 }
 
-fn check_not_broken(conn: &mut AsyncPgConnection) -> BoxFuture<'_, diesel::QueryResult<()>> {
-    let broken = PoolableConnection::is_broken(conn);
+/// The check-out test: no round trip, but one yield first. A server that
+/// ends a connection closes its socket; the connection's task sees that only
+/// when the runtime has polled its I/O driver since. Without the yield, a
+/// connection killed while idle (a restart, `pg_terminate_backend`) could be
+/// handed out as alive and fail the next request; with it, bb8 drops the
+/// connection and checks out another, or opens a new one.
+fn check_alive(conn: &mut AsyncPgConnection) -> BoxFuture<'_, diesel::QueryResult<()>> {
     async move {
-        if broken {
-            Err(diesel::result::Error::BrokenTransactionManager)
+        tokio::task::yield_now().await;
+        if PoolableConnection::is_broken(conn) {
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                Box::new(
+                    "a pooled connection was closed by the server or left inside a transaction"
+                        .to_string(),
+                ),
+            ))
         } else {
             Ok(())
         }

@@ -67,7 +67,7 @@ diesel::table! {
         /// Length of the video in seconds.
         duration -> Nullable<Int4>,
         thumbnail_url -> Nullable<Text>,
-        /// pending, processing, completed or failed.
+        /// pending, processing, completed or failed; the trigger video_summary_check_transition allows only pending -> processing -> completed | failed | pending, and failed -> pending.
         processing_status -> Text,
         /// Why processing failed; set only when processing_status is failed.
         processing_error -> Nullable<Text>,
@@ -75,6 +75,16 @@ diesel::table! {
         ai_generated_content -> Nullable<Jsonb>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        /// How many times the video has been claimed; the fencing token of the current attempt. It grows by one with each claim and never otherwise.
+        attempt -> Int4,
+        /// The worker holding the lease, or the last one that held it.
+        worker_id -> Nullable<Text>,
+        /// While processing: when the lease ends (database clock); after it, rescue gives the video back to the queue. NULL in any other status.
+        lease_expires_at -> Nullable<Timestamptz>,
+        /// While pending after a failed attempt: the video is not claimed before this time (backoff). NULL otherwise.
+        retry_after -> Nullable<Timestamptz>,
+        /// Why the last unsuccessful attempt ended (an error or an expired lease); kept across retries for operators.
+        last_error -> Nullable<Text>,
     }
 }
 

@@ -283,29 +283,31 @@ impl TestDatabase {
     }
 }
 
+/// Stops and deletes a test's own cluster when dropped, even when the test
+/// fails: for tests that restart or reconfigure a server.
+#[derive(Debug)]
+pub struct DestroyOnDrop(pub LocalServer);
+
+impl Drop for DestroyOnDrop {
+    fn drop(&mut self) {
+        let server = self.0.clone();
+        run_detached(async move { server.destroy().await.ok() });
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        // Drop is synchronous and may run inside a runtime: use a thread of
-        // its own with a runtime of its own.
         let admin_url = self.admin_url.clone();
         let statement = format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             quote_ident(&self.name)
         );
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.ok()?;
-                tokio::spawn(connection);
-                client.batch_execute(&statement).await.ok()
-            })
-        })
-        .join();
         // A failure here leaves a database the next run drops.
-        let _ = dropped;
+        run_detached(async move {
+            let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.ok()?;
+            tokio::spawn(connection);
+            client.batch_execute(&statement).await.ok()
+        });
     }
 }
 
@@ -451,4 +453,17 @@ pub async fn snapshot(conn: &mut AsyncPgConnection) -> String {
         .await
         .expect("digesting the tables")
         .digest
+}
+
+/// Runs a clean-up to its end from `Drop`, which is synchronous and may run
+/// inside a runtime: on a thread and a runtime of its own.
+fn run_detached<T: Send + 'static>(task: impl Future<Output = T> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        Some(runtime.block_on(task))
+    })
+    .join();
 }

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use db::local_server::{LocalServer, ServerOptions};
-use db::testing::TestDatabase;
+use db::testing::{DestroyOnDrop, TestDatabase};
 use db::{Db, DbConfig, Error};
 use diesel::QueryableByName;
 use diesel::sql_types::Bool;
@@ -109,7 +109,7 @@ async fn tls_follows_sslmode_against_a_server_with_a_private_ca() {
         ("ssl_key_file".into(), format!("'{}'", key.display())),
     ];
     let server = LocalServer::new(&home, options).expect("server");
-    let _cleanup = Destroy(server.clone());
+    let _cleanup = DestroyOnDrop(server.clone());
     server.ensure_running().await.expect("TLS server starts");
 
     let mut admin = connect(&server.url("postgres")).await.expect("socket");
@@ -170,23 +170,6 @@ async fn tls_follows_sslmode_against_a_server_with_a_private_ca() {
     let error = connect_error(connect(&wrong).await);
     assert!(error.contains("password authentication failed"), "{error}");
     assert!(!error.contains(PASSWORD), "the password leaked: {error}");
-}
-
-/// Stops and deletes a test cluster even when the test fails.
-struct Destroy(LocalServer);
-
-impl Drop for Destroy {
-    fn drop(&mut self) {
-        let server = self.0.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(server.destroy())
-        })
-        .join();
-    }
 }
 
 #[tokio::test]

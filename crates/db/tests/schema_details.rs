@@ -68,6 +68,8 @@ async fn the_indexing_strategy_exists() {
         "UNIQUE INDEX user_email_key",
         "UNIQUE INDEX tag_name_key",
         "UNIQUE INDEX category_name_key",
+        "video_summary_pending_idx ON public.video_summary USING btree (created_at, id) WHERE (processing_status = 'pending'::text)",
+        "video_summary_lease_idx ON public.video_summary USING btree (lease_expires_at) WHERE (processing_status = 'processing'::text)",
     ] {
         assert!(
             defs.iter().any(|def| def.contains(expected)),
@@ -99,4 +101,82 @@ async fn the_database_rejects_an_unknown_status() {
         error.contains("video_summary_processing_status_check"),
         "{error}"
     );
+}
+
+#[derive(QueryableByName)]
+struct Signature {
+    #[diesel(sql_type = Text)]
+    signature: String,
+}
+
+/// Every column with its type, default and comment, every constraint,
+/// index, trigger and function of the public schema, as one text.
+async fn catalog(conn: &mut diesel_async::AsyncPgConnection) -> String {
+    diesel::sql_query(
+        r#"SELECT string_agg(line, E'\n' ORDER BY line) AS signature FROM (
+             SELECT format('column %s.%s %s %s %s %s', c.table_name, c.column_name, c.data_type,
+                           c.is_nullable, c.column_default,
+                           col_description(format('%I', c.table_name)::regclass, c.ordinal_position::int)) AS line
+             FROM information_schema.columns c WHERE c.table_schema = 'public'
+             UNION ALL SELECT format('constraint %s %s', conname, pg_get_constraintdef(oid))
+             FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+             UNION ALL SELECT 'index ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+             UNION ALL SELECT format('trigger %s %s', tgname, pg_get_triggerdef(oid))
+             FROM pg_trigger WHERE NOT tgisinternal
+             UNION ALL SELECT format('function %s', oid::regprocedure)
+             FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+           ) lines"#,
+    )
+    .get_result::<Signature>(conn)
+    .await
+    .expect("catalog")
+    .signature
+}
+
+#[tokio::test]
+async fn the_pipeline_migration_reverts_to_the_schema_before_it() {
+    use diesel_async::SimpleAsyncConnection;
+    let db = TestDatabase::empty().await;
+    let mut conn = db.connect().await;
+    let initial = include_str!("../../../migrations/2026-11-25-000001_create_schema/up.sql");
+    let up = include_str!("../../../migrations/2026-11-25-000002_processing_jobs/up.sql");
+    let down = include_str!("../../../migrations/2026-11-25-000002_processing_jobs/down.sql");
+    conn.batch_execute(initial).await.expect("initial schema");
+    // A video left processing before leases existed.
+    conn.batch_execute(
+        r#"INSERT INTO "user" (id, name, email, "createdAt", "updatedAt") VALUES ('u', 'U', 'u@x.io', now(), now());
+           INSERT INTO video_summary (id, user_id, youtube_url, youtube_id, title, processing_status)
+           VALUES ('v', 'u', 'https://youtu.be/aaaaaaaaaaa', 'aaaaaaaaaaa', 't', 'processing')"#,
+    )
+    .await
+    .expect("data");
+    let before = catalog(&mut conn).await;
+    conn.batch_execute(up).await.expect("up");
+    let migrated = catalog(&mut conn).await;
+    assert_ne!(migrated, before);
+    #[derive(QueryableByName)]
+    struct Backfill {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        attempt: i32,
+        #[diesel(sql_type = Bool)]
+        expired: bool,
+    }
+    let backfill = diesel::sql_query(
+        "SELECT attempt, lease_expires_at <= now() AS expired FROM video_summary WHERE id = 'v'",
+    )
+    .get_result::<Backfill>(&mut conn)
+    .await
+    .expect("backfill");
+    assert_eq!(
+        backfill.attempt, 1,
+        "an earlier processing counts one attempt"
+    );
+    assert!(
+        backfill.expired,
+        "and its lease is over, for rescue to take it"
+    );
+    conn.batch_execute(down).await.expect("down");
+    assert_eq!(catalog(&mut conn).await, before, "down.sql undoes up.sql");
+    conn.batch_execute(up).await.expect("up again");
+    assert_eq!(catalog(&mut conn).await, migrated, "and up.sql runs again");
 }

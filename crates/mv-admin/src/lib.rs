@@ -11,7 +11,9 @@ pub mod catalog;
 pub mod db_server;
 pub mod demo;
 pub mod generate;
+pub mod hold_leases;
 pub mod inspect;
+pub mod jobs;
 pub mod labels;
 pub mod mark;
 pub mod migrate;
@@ -19,6 +21,7 @@ pub mod output;
 pub mod plan;
 pub mod push;
 pub mod quickstart;
+pub mod requeue;
 pub mod schema_rs;
 pub mod scratch;
 pub mod seed;
@@ -89,6 +92,14 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
+    /// Show the processing queue: videos per status, the oldest pending
+    /// one, retries waiting out a backoff, and expired leases.
+    Jobs(jobs::Args),
+    /// Give a user's failed video another attempt.
+    Requeue(requeue::Args),
+    /// Claim videos and hold their leases until killed (a crash drill).
+    #[command(hide = true)]
+    HoldLeases(hold_leases::Args),
 }
 
 /// What every command needs: the configuration and the output mode.
@@ -173,6 +184,9 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Inspect(args) => inspect::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
+        Command::Jobs(args) => jobs::run(&context, args).await,
+        Command::Requeue(args) => requeue::run(&context, args).await,
+        Command::HoldLeases(args) => hold_leases::run(&context, args).await,
     }
 }
 

@@ -30,15 +30,9 @@ pub struct NewKeyframe<'a> {
     pub description: Option<&'a str>,
 }
 
-impl Keyframe {
-    /// Adds keyframes to the user's video in one statement; returns them in
-    /// timestamp order.
-    pub async fn insert_many(
-        conn: &mut AsyncPgConnection,
-        user_id: &str,
-        video_id: &str,
-        frames: &[NewKeyframe<'_>],
-    ) -> Result<Vec<Keyframe>> {
+impl NewKeyframe<'_> {
+    /// Refuses the first frame with a negative timestamp or no image.
+    pub(crate) fn check_all(frames: &[Self]) -> Result<()> {
         for frame in frames {
             if frame.timestamp < 0 {
                 return Err(Error::invalid(
@@ -50,6 +44,20 @@ impl Keyframe {
                 return Err(Error::invalid("image_url", "must not be empty"));
             }
         }
+        Ok(())
+    }
+}
+
+impl Keyframe {
+    /// Adds keyframes to the user's video in one statement; returns them in
+    /// timestamp order.
+    pub async fn insert_many(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        video_id: &str,
+        frames: &[NewKeyframe<'_>],
+    ) -> Result<Vec<Keyframe>> {
+        NewKeyframe::check_all(frames)?;
         conn.transaction(async |conn| {
             VideoSummary::lock_owned(conn, user_id, video_id).await?;
             if frames.is_empty() {
@@ -78,6 +86,19 @@ impl Keyframe {
             Ok(inserted)
         })
         .await
+    }
+
+    /// Deletes every keyframe of a video, for a caller that already holds
+    /// the video's row lock and is about to write a new set.
+    pub(crate) async fn delete_for_video(
+        conn: &mut AsyncPgConnection,
+        video_id: &str,
+    ) -> Result<usize> {
+        Ok(
+            diesel::delete(keyframe::table.filter(keyframe::video_summary_id.eq(video_id)))
+                .execute(conn)
+                .await?,
+        )
     }
 
     /// The keyframes of the user's video, in timestamp order.

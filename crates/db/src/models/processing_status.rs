@@ -44,13 +44,17 @@ impl ProcessingStatus {
     }
 
     /// Whether a video may move from `self` to `next`: pending → processing →
-    /// completed or failed, and failed → pending to retry.
+    /// completed or failed; processing → pending when an attempt is retried
+    /// (it failed, or its lease expired); failed → pending when an operator
+    /// requeues it. The trigger `video_summary_check_transition` enforces the
+    /// same graph in the database.
     pub fn can_move_to(self, next: Self) -> bool {
         matches!(
             (self, next),
             (Self::Pending, Self::Processing)
                 | (Self::Processing, Self::Completed)
                 | (Self::Processing, Self::Failed)
+                | (Self::Processing, Self::Pending)
                 | (Self::Failed, Self::Pending)
         )
     }
@@ -114,6 +118,7 @@ mod tests {
             legal,
             [
                 &(Pending, Processing),
+                &(Processing, Pending),
                 &(Processing, Completed),
                 &(Processing, Failed),
                 &(Failed, Pending)

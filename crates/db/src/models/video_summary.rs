@@ -378,9 +378,10 @@ impl VideoSummary {
         Ok(counts)
     }
 
-    /// Moves the user's video to `status` if the move is legal (pending →
-    /// processing → completed or failed; failed → pending). `error` is
-    /// required for failed and stored; any other status clears it.
+    /// Moves the user's video to `status` if the move is legal (see
+    /// [`ProcessingStatus::can_move_to`]). `error` is required for failed and
+    /// stored; any other status clears it. Workers use [`crate::pipeline`]
+    /// instead, whose leases and fencing this manual move bypasses.
     pub async fn update_processing_status(
         conn: &mut AsyncPgConnection,
         user_id: &str,
@@ -444,6 +445,13 @@ impl VideoSummary {
                 video_summary::processing_error.eq(error),
                 // `None` leaves the content as it is.
                 content.map(|content| video_summary::ai_generated_content.eq(content)),
+                error.map(|error| video_summary::last_error.eq(error)),
+                // The database counts every move to processing as an attempt;
+                // a move made here holds no lease and waits for no retry.
+                video_summary::attempt
+                    .eq(video_summary::attempt + i32::from(to == ProcessingStatus::Processing)),
+                video_summary::lease_expires_at.eq(None::<DateTime<Utc>>),
+                video_summary::retry_after.eq(None::<DateTime<Utc>>),
             ))
             .returning(VideoSummary::as_returning())
             .get_result(conn)

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use db::migrations::{self, DataLossPolicy, MigrationSet, Options};
+use db::models::{NewUser, NewVideo};
 use db::testing::TestDatabase;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
@@ -198,4 +199,27 @@ pub fn assert_same(actual: &Schema, expected: &Schema, what: &str) {
         panic!("{what}: the schemas differ in column order or names only");
     }
     panic!("{what}: the schemas differ by\n{}", steps.join("\n"));
+}
+
+/// Alice with `n` pending videos; returns their ids, oldest first.
+pub async fn alice_with_videos(conn: &mut AsyncPgConnection, n: usize) -> Vec<String> {
+    NewUser::new("alice", "Alice", "alice@example.com")
+        .insert(conn)
+        .await
+        .expect("user");
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let url = format!("https://youtu.be/{i:011}");
+        let video = NewVideo {
+            user_id: "alice",
+            youtube_url: &url,
+            title: "t",
+            ..NewVideo::default()
+        }
+        .insert(conn)
+        .await
+        .expect("video");
+        ids.push(video.id);
+    }
+    ids
 }

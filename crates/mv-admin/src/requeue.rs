@@ -1,0 +1,49 @@
+//! `mv-admin requeue`: gives a user's failed video another attempt.
+
+use anyhow::{Context as _, Result};
+use db::pipeline::{self, JobState};
+use diesel_async::AsyncPgConnection;
+
+use crate::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The video's id.
+    pub id: String,
+    /// The id of the user who saved the video.
+    #[arg(long)]
+    pub user: String,
+}
+
+pub async fn run(context: &Context, args: Args) -> Result<()> {
+    let mut conn = context.connect().await?;
+    let state = requeue(&mut conn, &args.user, &args.id).await?;
+    if context.json {
+        println!("{}", serde_json::to_string(&state)?);
+    } else {
+        println!(
+            "video {} is pending again after {} attempt(s){}",
+            state.id,
+            state.attempt,
+            state
+                .last_error
+                .as_deref()
+                .map(|error| format!("; the last ended with: {error}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Puts the user's failed video back in the queue, claimable at once (a
+/// pending video waiting out a backoff, too); refuses a video being
+/// processed or completed.
+pub async fn requeue(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    video_id: &str,
+) -> Result<JobState> {
+    pipeline::requeue(conn, user_id, video_id)
+        .await
+        .with_context(|| format!("Failed to requeue video {video_id:?} of user {user_id:?}"))
+}

@@ -1,0 +1,144 @@
+//! `mv-admin jobs` and `mv-admin requeue`, through their core functions and
+//! from the outside.
+
+mod common;
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use db::models::{AiContent, ProcessingStatus, VideoSummary};
+use db::pipeline::{self, Retry, RetryPolicy};
+use db::testing::TestDatabase;
+use predicates::str::contains;
+
+const LEASE: Duration = Duration::from_secs(60);
+/// One attempt only, so a failure is final.
+const ONCE: RetryPolicy = RetryPolicy {
+    max_attempts: 1,
+    base_delay: Duration::ZERO,
+    max_delay: Duration::ZERO,
+};
+
+fn mv_admin(test_db: &TestDatabase) -> Command {
+    let mut cmd = Command::cargo_bin("mv-admin").expect("the binary");
+    cmd.args(["--database-url", test_db.url()]);
+    cmd
+}
+
+#[tokio::test]
+async fn jobs_shows_counts_the_oldest_pending_and_expired_leases() {
+    let test_db = TestDatabase::new().await;
+    let mut conn = test_db.connect().await;
+    let ids = common::alice_with_videos(&mut conn, 5).await;
+    let jobs = pipeline::claim(&mut conn, "w", 3, Duration::from_millis(50))
+        .await
+        .expect("claim");
+    pipeline::complete(&mut conn, &jobs[0].id, 1, &AiContent::default(), &[])
+        .await
+        .expect("complete");
+    assert_eq!(
+        pipeline::fail(&mut conn, &jobs[1].id, 1, "no transcript", &ONCE)
+            .await
+            .expect("fail"),
+        Retry::Exhausted
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let stats = pipeline::stats(&mut conn).await.expect("stats");
+    let text = mv_admin::jobs::render(&stats);
+    for line in [
+        "pending            2  (0 waiting to retry)",
+        "processing         1  (1 with an expired lease)",
+        "completed          1",
+        "failed             1",
+        "oldest pending: saved ",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+
+    let output = mv_admin(&test_db)
+        .args(["--json", "jobs"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&output).expect("JSON");
+    assert_eq!(json["counts"]["pending"], 2, "{json}");
+    assert_eq!(json["counts"]["failed"], 1, "{json}");
+    assert_eq!(json["expired_leases"], 1, "{json}");
+    let oldest = VideoSummary::find(&mut conn, "alice", &ids[3])
+        .await
+        .expect("the oldest unclaimed video");
+    let shown: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(json["oldest_pending"].clone()).expect("a time");
+    assert_eq!(shown, oldest.created_at);
+
+    mv_admin(&test_db)
+        .arg("jobs")
+        .assert()
+        .success()
+        .stdout(contains("failed             1"));
+}
+
+#[tokio::test]
+async fn requeue_gives_a_failed_video_another_attempt() {
+    let test_db = TestDatabase::new().await;
+    let mut conn = test_db.connect().await;
+    let ids = common::alice_with_videos(&mut conn, 2).await;
+    let jobs = pipeline::claim(&mut conn, "w", 2, LEASE)
+        .await
+        .expect("claim");
+    pipeline::fail(&mut conn, &ids[0], 1, "no transcript", &ONCE)
+        .await
+        .expect("fail");
+    pipeline::complete(&mut conn, &jobs[1].id, 1, &AiContent::default(), &[])
+        .await
+        .expect("complete");
+
+    let state = mv_admin::requeue::requeue(&mut conn, "alice", &ids[0])
+        .await
+        .expect("requeue");
+    assert_eq!(state.processing_status, ProcessingStatus::Pending);
+    assert_eq!(state.attempt, 1);
+    assert_eq!(state.last_error.as_deref(), Some("no transcript"));
+    let claimed = pipeline::claim(&mut conn, "w", 1, LEASE)
+        .await
+        .expect("claim");
+    assert_eq!((claimed[0].id.as_str(), claimed[0].attempt), (&*ids[0], 2));
+    pipeline::fail(&mut conn, &ids[0], 2, "still nothing", &ONCE)
+        .await
+        .expect("fail");
+
+    mv_admin(&test_db)
+        .args(["requeue", &ids[0], "--user", "alice"])
+        .assert()
+        .success()
+        .stdout(contains("is pending again after 2 attempt(s)"))
+        .stdout(contains("still nothing"));
+
+    let refused = [
+        (
+            vec!["requeue", &ids[1], "--user", "alice"],
+            "cannot move from completed to pending",
+        ),
+        (vec!["requeue", &ids[1], "--user", "bob"], "not found"),
+        (
+            vec!["requeue", "no-such-video", "--user", "alice"],
+            "not found",
+        ),
+    ];
+    for (args, message) in refused {
+        mv_admin(&test_db)
+            .args(&args)
+            .assert()
+            .code(1)
+            .stderr(contains("Failed to requeue video"))
+            .stderr(contains(message));
+    }
+    mv_admin(&test_db)
+        .args(["requeue", &ids[0]])
+        .assert()
+        .code(2)
+        .stderr(contains("--user"));
+}
