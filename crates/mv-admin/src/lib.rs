@@ -95,8 +95,6 @@ pub enum Command {
     /// Show the processing queue: videos per status, the oldest pending
     /// one, retries waiting out a backoff, and expired leases.
     Jobs(jobs::Args),
-    /// Give a user's failed video another attempt.
-    Requeue(requeue::Args),
     /// Claim videos and hold their leases until killed (a crash drill).
     #[command(hide = true)]
     HoldLeases(hold_leases::Args),
@@ -185,7 +183,6 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
         Command::Jobs(args) => jobs::run(&context, args).await,
-        Command::Requeue(args) => requeue::run(&context, args).await,
         Command::HoldLeases(args) => hold_leases::run(&context, args).await,
     }
 }

@@ -1,6 +1,7 @@
-//! `mv-admin requeue`: gives a user's failed video another attempt.
+//! `mv-admin videos requeue`: gives a user's failed video another attempt.
 
 use anyhow::{Context as _, Result};
+use db::models::User;
 use db::pipeline::{self, JobState};
 use diesel_async::AsyncPgConnection;
 
@@ -10,14 +11,15 @@ use crate::Context;
 pub struct Args {
     /// The video's id.
     pub id: String,
-    /// The id of the user who saved the video.
-    #[arg(long)]
+    /// Who saved the video: a user id or an email address.
+    #[arg(long, value_name = "ID|EMAIL")]
     pub user: String,
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
     let mut conn = context.connect().await?;
-    let state = requeue(&mut conn, &args.user, &args.id).await?;
+    let user = User::find_by_id_or_email(&mut conn, &args.user).await?;
+    let state = requeue(&mut conn, &user.id, &args.id).await?;
     if context.json {
         println!("{}", serde_json::to_string(&state)?);
     } else {

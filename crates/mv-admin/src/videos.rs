@@ -24,6 +24,9 @@ pub enum VideosCommand {
     /// Show one of a user's videos with its tags, categories, keyframes and
     /// AI content.
     Show(ShowArgs),
+    /// Give a user's failed video another attempt (a pending one waiting
+    /// out a backoff, too).
+    Requeue(crate::requeue::Args),
 }
 
 /// Parses a processing status, listing the valid ones in help and errors.
@@ -78,13 +81,15 @@ pub struct ShowArgs {
 }
 
 pub async fn run(context: &Context, command: VideosCommand) -> Result<()> {
-    let mut conn = context.connect().await?;
     match command {
         VideosCommand::List(args) => {
+            let mut conn = context.connect().await?;
             let page = list(&mut conn, &args.user, &args.filter()).await?;
             print_page(context, &page)
         }
+        VideosCommand::Requeue(args) => crate::requeue::run(context, args).await,
         VideosCommand::Show(args) => {
+            let mut conn = context.connect().await?;
             let video = show(&mut conn, &args.user, &args.id).await?;
             if context.json {
                 print_json(&video)

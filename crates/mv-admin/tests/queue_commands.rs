@@ -1,4 +1,4 @@
-//! `mv-admin jobs` and `mv-admin requeue`, through their core functions and
+//! `mv-admin jobs` and `mv-admin videos requeue`, through their core functions and
 //! from the outside.
 
 mod common;
@@ -111,7 +111,7 @@ async fn requeue_gives_a_failed_video_another_attempt() {
         .expect("fail");
 
     mv_admin(&test_db)
-        .args(["requeue", &ids[0], "--user", "alice"])
+        .args(["videos", "requeue", &ids[0], "--user", "alice"])
         .assert()
         .success()
         .stdout(contains("is pending again after 2 attempt(s)"))
@@ -119,12 +119,16 @@ async fn requeue_gives_a_failed_video_another_attempt() {
 
     let refused = [
         (
-            vec!["requeue", &ids[1], "--user", "alice"],
+            vec!["videos", "requeue", &ids[1], "--user", "alice"],
             "cannot move from completed to pending",
         ),
-        (vec!["requeue", &ids[1], "--user", "bob"], "not found"),
+        // An unknown user is named before any video is looked up.
         (
-            vec!["requeue", "no-such-video", "--user", "alice"],
+            vec!["videos", "requeue", &ids[1], "--user", "bob"],
+            "user \"bob\" not found",
+        ),
+        (
+            vec!["videos", "requeue", "no-such-video", "--user", "alice"],
             "not found",
         ),
     ];
@@ -133,11 +137,10 @@ async fn requeue_gives_a_failed_video_another_attempt() {
             .args(&args)
             .assert()
             .code(1)
-            .stderr(contains("Failed to requeue video"))
             .stderr(contains(message));
     }
     mv_admin(&test_db)
-        .args(["requeue", &ids[0]])
+        .args(["videos", "requeue", &ids[0]])
         .assert()
         .code(2)
         .stderr(contains("--user"));
