@@ -6,8 +6,10 @@
 //! the system temp folder (`MV_TEST_PG_DIR` to move it), shared by every test
 //! process. The template is migrated once per set of migrations and closed to
 //! connections, so `CREATE DATABASE ... TEMPLATE` never fails on a busy
-//! template. Each test's database is dropped when its [`TestDatabase`] is; a
-//! database left by a killed process is dropped by the next run.
+//! template. A test's database is a spare copy of the template made ahead
+//! of time in the background and renamed (a copy made on the spot when none
+//! is waiting); it is dropped when its [`TestDatabase`] is, and a database
+//! left by a killed process is dropped by the next run.
 
 use std::time::Duration;
 
@@ -25,6 +27,9 @@ use crate::unique::unique_name;
 
 const TEST_PREFIX: &str = "mv_test_";
 const TEMPLATE_PREFIX: &str = "mv_template_";
+const SPARE_PREFIX: &str = "mv_spare_";
+/// Spares kept ready per template.
+const MAX_SPARES: i64 = 4;
 /// Serializes template creation across test processes.
 const TEMPLATE_LOCK: i64 = 0x6d76_7465_6d70; // "mvtemp"
 
@@ -192,8 +197,15 @@ async fn prepare_template(server: &TestServer, admin: &Client) -> String {
 async fn drop_old_templates(admin: &Client, current: &str) {
     let rows = admin
         .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2",
-            &[&format!("{TEMPLATE_PREFIX}%"), &current],
+            "SELECT datname FROM pg_database
+             WHERE (datname LIKE $1 AND datname <> $2)
+                OR (datname LIKE $3 AND NOT starts_with(datname, $4))",
+            &[
+                &format!("{TEMPLATE_PREFIX}%"),
+                &current,
+                &format!("{SPARE_PREFIX}%"),
+                &spare_prefix(current),
+            ],
         )
         .await
         .expect("listing templates");
@@ -206,6 +218,75 @@ async fn drop_old_templates(admin: &Client, current: &str) {
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             .await;
     }
+}
+
+/// Spares of a template: copies made ahead of time, so that a test's fresh
+/// database is a rename (a catalog update) rather than a copy. Named after
+/// the template, so changed migrations never hand out a stale one.
+fn spare_prefix(template: &str) -> String {
+    format!(
+        "{SPARE_PREFIX}{}_",
+        template.trim_start_matches(TEMPLATE_PREFIX)
+    )
+}
+
+/// Renames a spare of `template` to `name`; false when none is left (or
+/// other processes took them first).
+async fn claim_spare(admin: &Client, template: &str, name: &str) -> bool {
+    let Ok(rows) = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname LIMIT 4",
+            &[&spare_prefix(template)],
+        )
+        .await
+    else {
+        return false;
+    };
+    for row in rows {
+        let spare: String = row.get(0);
+        let rename = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&spare),
+            quote_ident(name)
+        );
+        if admin.batch_execute(&rename).await.is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Makes one more spare in the background, off the test's path, unless
+/// enough are waiting; a process that exits first leaves it to the next.
+fn replenish_spares(admin_url: String, template: String) {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.ok()?;
+            tokio::spawn(connection);
+            let prefix = spare_prefix(&template);
+            let waiting: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1)",
+                    &[&prefix],
+                )
+                .await
+                .ok()?
+                .get(0);
+            if waiting >= MAX_SPARES {
+                return Some(());
+            }
+            let create = format!(
+                "CREATE DATABASE {} TEMPLATE {}",
+                quote_ident(&unique_name(&prefix)),
+                quote_ident(&template)
+            );
+            client.batch_execute(&create).await.ok()
+        })
+    });
 }
 
 /// A database of its own for one test, dropped with this value.
@@ -230,17 +311,30 @@ impl TestDatabase {
 
     async fn create(shared: &Shared, template: Option<&str>) -> Self {
         let name = unique_name(TEST_PREFIX);
-        let template_clause = template
-            .map(|t| format!(" TEMPLATE {}", quote_ident(t)))
-            .unwrap_or_default();
         let admin = admin_client(&shared.server).await;
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {}{template_clause}",
-                quote_ident(&name)
-            ))
-            .await
-            .unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
+        let created = match template {
+            Some(template) => {
+                let claimed = claim_spare(&admin, template, &name).await;
+                replenish_spares(shared.server.url("postgres"), template.to_string());
+                if claimed {
+                    Ok(())
+                } else {
+                    admin
+                        .batch_execute(&format!(
+                            "CREATE DATABASE {} TEMPLATE {}",
+                            quote_ident(&name),
+                            quote_ident(template)
+                        ))
+                        .await
+                }
+            }
+            None => {
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+                    .await
+            }
+        };
+        created.unwrap_or_else(|e| panic!("creating test database {name}: {e}"));
         Self {
             url: shared.server.url(&name),
             admin_url: shared.server.url("postgres"),
@@ -312,8 +406,8 @@ impl Drop for TestDatabase {
 }
 
 /// Everything about the `public` schema's structure, one sorted line per
-/// table, column, constraint and index (with comments), for comparing two
-/// databases.
+/// table, column (by position among the live ones), constraint, index,
+/// function and trigger (with comments), for comparing two databases.
 pub async fn schema_snapshot(conn: &mut AsyncPgConnection) -> String {
     #[derive(diesel::QueryableByName)]
     struct Snapshot {
@@ -328,7 +422,7 @@ SELECT string_agg(line, E'\n' ORDER BY line) AS schema FROM (
     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
     UNION ALL
     SELECT format('column %s %s %s %s %s default=%s comment=%s', c.relname,
-                  lpad(a.attnum::text, 4, '0'), a.attname,
+                  lpad((row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum))::text, 4, '0'), a.attname,
                   format_type(a.atttypid, a.atttypmod),
                   CASE WHEN a.attnotnull THEN 'not null' ELSE 'null' END,
                   pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum))
@@ -346,6 +440,16 @@ SELECT string_agg(line, E'\n' ORDER BY line) AS schema FROM (
     FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT format('function %s comment=%s', pg_get_functiondef(p.oid),
+                  obj_description(p.oid, 'pg_proc'))
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT format('trigger %s', pg_get_triggerdef(t.oid))
+    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND NOT t.tgisinternal
 ) lines
 "#;
     use diesel_async::RunQueryDsl;

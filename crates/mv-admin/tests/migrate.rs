@@ -543,8 +543,14 @@ async fn revert_without_a_terminal_refuses_to_delete_rows() {
     .await
     .expect("seeding");
     let before = schema_snapshot(&mut conn).await;
+    // Every migration, down to the one that made the seeded tables.
+    let all = MigrationSet::embedded()
+        .expect("embedded migrations")
+        .migrations()
+        .len()
+        .to_string();
 
-    let out = run(&db, &["migrate", "revert"]).await;
+    let out = run(&db, &["migrate", "revert", "--steps", &all]).await;
     assert_eq!(out.code, Some(1), "{}", out.stderr);
     for expected in [
         "table public.tag (2 rows)",
@@ -563,7 +569,11 @@ async fn revert_without_a_terminal_refuses_to_delete_rows() {
         "nothing was reverted"
     );
 
-    let out = run(&db, &["migrate", "revert", "--accept-data-loss"]).await;
+    let out = run(
+        &db,
+        &["migrate", "revert", "--steps", &all, "--accept-data-loss"],
+    )
+    .await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
         out.stdout
