@@ -13,4 +13,4 @@ mod tls;
 
 pub use config::DbConfig;
 pub use error::{Error, Result};
-pub use pool::{Db, DbPool, PooledConn, connect};
+pub use pool::{Db, DbPool, PooledConn, connect, connect_client};
