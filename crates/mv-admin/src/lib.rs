@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use db::{Db, DbConfig};
 use diesel_async::AsyncPgConnection;
 
+pub mod dataset;
 pub mod db_server;
 pub mod migrate;
 pub mod quickstart;
@@ -42,6 +43,8 @@ pub enum Command {
     Schema(schema_rs::Args),
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
+    /// Load the benchmark dataset: `seed --users N --videos N`.
+    Seed(dataset::Args),
 }
 
 /// What every command needs: the configuration and the output mode.
@@ -69,6 +72,11 @@ impl Context {
     /// One connection to the configured database.
     pub async fn connect(&self) -> Result<AsyncPgConnection> {
         Ok(db::connect(&self.config).await?)
+    }
+
+    /// One plain tokio-postgres client (for COPY).
+    pub async fn client(&self) -> Result<tokio_postgres::Client> {
+        Ok(db::connect_client(&self.config).await?)
     }
 }
 
@@ -110,6 +118,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate(args) => migrate::run(&context, args).await,
         Command::Schema(args) => schema_rs::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
+        Command::Seed(args) => dataset::run(&context, args).await,
     }
 }
 
