@@ -34,7 +34,7 @@ const KEYFRAMES_PER_VIDEO: u64 = 5;
 /// 2026-01-01 00:00:00 UTC: every row's `created_at` counts from it.
 const EPOCH_SECS: u64 = 1_767_225_600;
 /// Serializes concurrent loads into one database ("mvbench").
-const LOAD_LOCK: i64 = 0x6d76_6265_6e63_68;
+const LOAD_LOCK: i64 = 0x006d_7662_656e_6368;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

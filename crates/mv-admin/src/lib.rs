@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use db::{Db, DbConfig};
 use diesel_async::AsyncPgConnection;
 
+pub mod bench;
 pub mod dataset;
 pub mod db_server;
 pub mod migrate;
@@ -45,6 +46,8 @@ pub enum Command {
     Quickstart(quickstart::Args),
     /// Load the benchmark dataset: `seed --users N --videos N`.
     Seed(dataset::Args),
+    /// Run the benchmark workloads through the data layer (scripts/bench/SPEC.md).
+    Bench(bench::Args),
 }
 
 /// What every command needs: the configuration and the output mode.
@@ -119,6 +122,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Schema(args) => schema_rs::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
         Command::Seed(args) => dataset::run(&context, args).await,
+        Command::Bench(args) => bench::run(&context, args).await,
     }
 }
 

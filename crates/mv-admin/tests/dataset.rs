@@ -1,52 +1,15 @@
 //! `seed --users N --videos N` loads the rows `scripts/bench/dataset.sql`
 //! makes: `checksum.sql` prints the same lines for both.
 
-use std::process::Command;
+mod common;
 
+use common::{checksum, load, psql};
 use db::testing::TestDatabase;
-use indicatif::ProgressBar;
-use mv_admin::dataset::{self, Outcome, row_count};
+use mv_admin::dataset::{Outcome, row_count};
 
-const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench");
 // Enough videos for every status, keyframes and a user with several videos.
 const USERS: u64 = 7;
 const VIDEOS: u64 = 253;
-
-/// Runs a psql script against the database and returns what it printed.
-fn psql(database: &TestDatabase, script: &str, vars: &[(&str, u64)]) -> String {
-    // psql may stand beside the server's programs or only on the PATH.
-    let beside = db::local_server::find_bin_dir()
-        .map(|dir| dir.join("psql"))
-        .ok()
-        .filter(|path| path.is_file());
-    let mut command = Command::new(beside.unwrap_or_else(|| "psql".into()));
-    command
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
-        .arg(database.url())
-        .arg("-f")
-        .arg(format!("{SCRIPTS}/{script}"));
-    for (name, value) in vars {
-        command.arg("-v").arg(format!("{name}={value}"));
-    }
-    let out = command.output().expect("running psql");
-    assert!(
-        out.status.success(),
-        "psql -f {script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8")
-}
-
-fn checksum(database: &TestDatabase) -> String {
-    psql(database, "checksum.sql", &[])
-}
-
-async fn load(database: &TestDatabase, users: u64, videos: u64) -> anyhow::Result<Outcome> {
-    let mut client = db::connect_client(&database.config())
-        .await
-        .expect("connecting");
-    dataset::load(&mut client, users, videos, &ProgressBar::hidden()).await
-}
 
 #[tokio::test]
 async fn loads_the_rows_of_dataset_sql_once() {
@@ -85,7 +48,7 @@ async fn loads_the_rows_of_dataset_sql_once() {
 #[tokio::test]
 async fn a_failure_midway_leaves_nothing_and_the_next_run_loads_all() {
     let database = TestDatabase::new().await;
-    let mut client = db::connect_client(&database.config())
+    let client = db::connect_client(&database.config())
         .await
         .expect("connecting");
     // The last table fails, after every other one was sent.
