@@ -50,6 +50,9 @@ say "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; load av
 say "server: $(psql -X -At -d "$DATABASE_URL" -c 'SHOW server_version')"
 "$mv" migrate >&2
 "$mv" seed --users "$users" --videos "$videos" >&2
+# Set the visibility map and hint bits now, so no autovacuum of the fresh
+# rows runs during the measurements.
+psql -X -q -d "$DATABASE_URL" -c "VACUUM (ANALYZE)"
 restore() { psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f "$scripts/restore.sql" >/dev/null; }
 restore
 
