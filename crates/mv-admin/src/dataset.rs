@@ -75,10 +75,8 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     let mut client = context.client().await?;
     let progress = if std::io::stderr().is_terminal() {
         ProgressBar::new(row_count(args.users, args.videos)).with_style(
-            ProgressStyle::with_template(
-                "{bar:40} {human_pos}/{human_len} rows, {per_sec}, {eta} left",
-            )
-            .context("Failed to set up the progress bar")?,
+            ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} rows, {eta} left")
+                .context("Failed to set up the progress bar")?,
         )
     } else {
         ProgressBar::hidden()
