@@ -22,6 +22,12 @@ pub type DbPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 pub type PooledConn<'a> =
     bb8::PooledConnection<'a, AsyncDieselConnectionManager<AsyncPgConnection>>;
 
+/// The half of a tokio-postgres connection that drives the socket.
+type Session = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <tokio_postgres_rustls::MakeRustlsConnect as MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+>;
+
 /// Everything needed to open one connection, parsed once.
 struct ConnectSettings {
     /// The URL without the TLS parameters tokio-postgres does not know.
@@ -56,19 +62,7 @@ impl ConnectSettings {
     }
 
     /// Opens the session, within the connect timeout.
-    async fn open(
-        &self,
-    ) -> ConnectionResult<
-        (
-            tokio_postgres::Client,
-            tokio_postgres::Connection<
-                tokio_postgres::Socket,
-                <tokio_postgres_rustls::MakeRustlsConnect as MakeTlsConnect<
-                    tokio_postgres::Socket,
-                >>::Stream,
-            >,
-        ),
-    > {
+    async fn open(&self) -> ConnectionResult<(tokio_postgres::Client, Session)> {
         let attempt = self.pg_config.connect(self.tls.clone());
         tokio::time::timeout(self.connect_timeout, attempt)
             .await

@@ -335,8 +335,9 @@ pub struct Plans(Arc<Mutex<Vec<serde_json::Value>>>);
 
 impl Plans {
     /// The plans recorded since the last call, oldest first; each is
-    /// `{"Query Text": .., "Plan": {..}}`. Notices arrive on their own task:
-    /// a query's plan is certain to be here once a later statement returned.
+    /// `{"Query Text": .., "Plan": {..}}`. A statement's plan is here once
+    /// the statement returned: the server sends it before the result, and
+    /// the task reading the connection records it before reading on.
     pub fn take(&self) -> Vec<serde_json::Value> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }

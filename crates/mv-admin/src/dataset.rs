@@ -133,7 +133,7 @@ pub async fn load(
     }
     let mut rows = Rows::default();
 
-    let mut copy = Copy::start(
+    let mut copy = TableCopy::start(
         &tx,
         r#""user" (id, name, email, "emailVerified", image, "createdAt", "updatedAt")"#,
         &[
@@ -162,7 +162,7 @@ pub async fn load(
     copy.finish().await?;
 
     for (table, count) in [("tag", TAGS), ("category", CATEGORIES)] {
-        let mut copy = Copy::start(
+        let mut copy = TableCopy::start(
             &tx,
             &format!("{table} (id, name, description, created_at)"),
             &[Type::TEXT, Type::TEXT, Type::TEXT, Type::TIMESTAMPTZ],
@@ -180,7 +180,7 @@ pub async fn load(
         copy.finish().await?;
     }
 
-    let mut copy = Copy::start(
+    let mut copy = TableCopy::start(
         &tx,
         "video_summary (id, user_id, youtube_url, youtube_id, title, description, channel_name, \
          duration, thumbnail_url, processing_status, processing_error, ai_generated_content, \
@@ -258,7 +258,7 @@ pub async fn load(
     }
     copy.finish().await?;
 
-    let mut copy = Copy::start(
+    let mut copy = TableCopy::start(
         &tx,
         "video_summary_tag (video_summary_id, tag_id)",
         &[Type::TEXT, Type::TEXT],
@@ -277,7 +277,7 @@ pub async fn load(
     }
     copy.finish().await?;
 
-    let mut copy = Copy::start(
+    let mut copy = TableCopy::start(
         &tx,
         "video_summary_category (video_summary_id, category_id)",
         &[Type::TEXT, Type::TEXT],
@@ -294,7 +294,7 @@ pub async fn load(
     }
     copy.finish().await?;
 
-    let mut copy = Copy::start(
+    let mut copy = TableCopy::start(
         &tx,
         r#"keyframe (id, video_summary_id, "timestamp", image_url, description, created_at)"#,
         &[
@@ -409,13 +409,13 @@ impl Rows {
 
 /// One table's `COPY ... FROM STDIN (FORMAT binary)`, counting rows on the
 /// progress bar.
-struct Copy<'a> {
+struct TableCopy<'a> {
     writer: Pin<Box<BinaryCopyInWriter>>,
     progress: &'a ProgressBar,
     unreported: u64,
 }
 
-impl<'a> Copy<'a> {
+impl<'a> TableCopy<'a> {
     async fn start(
         tx: &tokio_postgres::Transaction<'_>,
         target: &str,

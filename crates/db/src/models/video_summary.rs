@@ -176,9 +176,7 @@ impl Cursor {
             id: id.to_string(),
         })
     }
-}
 
-impl Cursor {
     /// The rows after this position in the newest-first order.
     #[dsl::auto_type(no_type_alias)]
     fn after(&self) -> _ {
