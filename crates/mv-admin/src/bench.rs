@@ -20,7 +20,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::Context;
-use crate::dataset::{user_id, video_id};
+use crate::dataset::Id;
 
 /// Undoes what the workloads change; shared with scripts/bench.sh.
 pub const RESTORE_SQL: &str = include_str!("../../../scripts/bench/restore.sql");
@@ -123,17 +123,19 @@ impl Workload {
     ) -> Result<()> {
         match self {
             Self::Get => {
-                VideoSummary::find(conn, &user_id(pick % dataset.users), &video_id(pick)).await?;
+                let (user, video) = (Id::user(pick % dataset.users), Id::video(pick));
+                VideoSummary::find(conn, user.as_str(), video.as_str()).await?;
             }
             Self::List => {
-                VideoSummary::list(conn, &user_id(pick), &VideoFilter::default()).await?;
+                let user = Id::user(pick);
+                VideoSummary::list(conn, user.as_str(), &VideoFilter::default()).await?;
             }
             Self::Create => {
                 let youtube_id: String = (0..11)
                     .map(|_| YOUTUBE_ID_ALPHABET[rng.random_range(0..64)] as char)
                     .collect();
                 NewVideo {
-                    user_id: &user_id(pick),
+                    user_id: Id::user(pick).as_str(),
                     youtube_url: &format!("https://www.youtube.com/watch?v={youtube_id}"),
                     title: "Bench video",
                     ..NewVideo::default()
@@ -144,10 +146,11 @@ impl Workload {
             Self::Status => {
                 // The DAO makes legal moves only: a video that is not pending
                 // stays as it is, and the refusal is a normal outcome.
+                let (user, video) = (Id::user(pick % dataset.users), Id::video(pick));
                 let moved = VideoSummary::update_processing_status(
                     conn,
-                    &user_id(pick % dataset.users),
-                    &video_id(pick),
+                    user.as_str(),
+                    video.as_str(),
                     ProcessingStatus::Processing,
                     None,
                 )
