@@ -290,41 +290,35 @@ pub async fn load(
     }
     copy.finish().await?;
 
-    let mut copy = TableCopy::start(
-        &tx,
-        "video_summary_tag (video_summary_id, tag_id)",
-        &[Type::TEXT, Type::TEXT],
-        progress,
-    )
-    .await?;
-    for n in 0..videos {
-        for j in 0..3 {
-            rows.set(&[
-                format_args!("v{n:020}"),
-                format_args!("t{:020}", (7 * n + j) % TAGS),
-            ]);
-            let [video, tag, ..] = rows.fields();
-            copy.row(&[&video, &tag]).await?;
+    // Video n's tags are (7n + j) % TAGS for j in 0..3; its category n % CATEGORIES.
+    let links: [(&str, u64, char, LabelOf); 2] = [
+        (
+            "video_summary_tag (video_summary_id, tag_id)",
+            3,
+            't',
+            |n, j| (7 * n + j) % TAGS,
+        ),
+        (
+            "video_summary_category (video_summary_id, category_id)",
+            1,
+            'c',
+            |n, _| n % CATEGORIES,
+        ),
+    ];
+    for (target, per_video, letter, label) in links {
+        let mut copy = TableCopy::start(&tx, target, &[Type::TEXT, Type::TEXT], progress).await?;
+        for n in 0..videos {
+            for j in 0..per_video {
+                rows.set(&[
+                    format_args!("v{n:020}"),
+                    format_args!("{letter}{:020}", label(n, j)),
+                ]);
+                let [video, label, ..] = rows.fields();
+                copy.row(&[&video, &label]).await?;
+            }
         }
+        copy.finish().await?;
     }
-    copy.finish().await?;
-
-    let mut copy = TableCopy::start(
-        &tx,
-        "video_summary_category (video_summary_id, category_id)",
-        &[Type::TEXT, Type::TEXT],
-        progress,
-    )
-    .await?;
-    for n in 0..videos {
-        rows.set(&[
-            format_args!("v{n:020}"),
-            format_args!("c{:020}", n % CATEGORIES),
-        ]);
-        let [video, category, ..] = rows.fields();
-        copy.row(&[&video, &category]).await?;
-    }
-    copy.finish().await?;
 
     let mut copy = TableCopy::start(
         &tx,
@@ -419,6 +413,9 @@ fn youtube_id(n: u64) -> String {
     hex.truncate(11);
     hex
 }
+
+/// The number of video `n`'s `j`-th tag or category.
+type LabelOf = fn(u64, u64) -> u64;
 
 /// The text fields of one row, written into buffers reused for every row.
 #[derive(Default)]
