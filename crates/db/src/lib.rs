@@ -15,4 +15,4 @@ pub mod unique;
 
 pub use config::DbConfig;
 pub use error::{Error, Result};
-pub use pool::{Db, DbPool, PooledConn, connect};
+pub use pool::{Db, DbPool, PooledConn, connect, connect_client};

@@ -10,6 +10,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use tokio_postgres::tls::MakeTlsConnect;
 
 use crate::config::{DbConfig, redact_url};
 use crate::error::{Error, Result};
@@ -20,6 +21,12 @@ pub type DbPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 /// A connection borrowed from [`DbPool`]; it goes back when dropped.
 pub type PooledConn<'a> =
     bb8::PooledConnection<'a, AsyncDieselConnectionManager<AsyncPgConnection>>;
+
+/// The half of a tokio-postgres connection that drives the socket.
+type Session = tokio_postgres::Connection<
+    tokio_postgres::Socket,
+    <tokio_postgres_rustls::MakeRustlsConnect as MakeTlsConnect<tokio_postgres::Socket>>::Stream,
+>;
 
 /// Everything needed to open one connection, parsed once.
 struct ConnectSettings {
@@ -54,9 +61,10 @@ impl ConnectSettings {
         })
     }
 
-    async fn establish(&self) -> ConnectionResult<AsyncPgConnection> {
+    /// Opens the session, within the connect timeout.
+    async fn open(&self) -> ConnectionResult<(tokio_postgres::Client, Session)> {
         let attempt = self.pg_config.connect(self.tls.clone());
-        let (client, connection) = tokio::time::timeout(self.connect_timeout, attempt)
+        tokio::time::timeout(self.connect_timeout, attempt)
             .await
             .map_err(|_| {
                 ConnectionError::BadConnection(format!(
@@ -64,7 +72,11 @@ impl ConnectSettings {
                     self.connect_timeout
                 ))
             })?
-            .map_err(|e| ConnectionError::BadConnection(error_chain(&e)))?;
+            .map_err(|e| ConnectionError::BadConnection(error_chain(&e)))
+    }
+
+    async fn establish(&self) -> ConnectionResult<AsyncPgConnection> {
+        let (client, connection) = self.open().await?;
         let mut conn =
             AsyncPgConnection::try_from_client_and_connection(client, connection).await?;
         if let Some(timeout) = self.statement_timeout {
@@ -101,6 +113,21 @@ pub async fn connect(config: &DbConfig) -> Result<AsyncPgConnection> {
         target: redact_url(&url),
         cause: connection_error_text(&e),
     })
+}
+
+/// Opens a plain tokio-postgres client, outside any pool, for what Diesel
+/// does not cover (`COPY FROM STDIN`). No statement timeout is set: bulk work
+/// may take longer than one.
+pub async fn connect_client(config: &DbConfig) -> Result<tokio_postgres::Client> {
+    let url = config.resolve_url().await?;
+    let settings = ConnectSettings::new(&url, config)?;
+    let (client, connection) = settings.open().await.map_err(|e| Error::Connect {
+        target: redact_url(&url),
+        cause: connection_error_text(&e),
+    })?;
+    // The connection's errors come back through the client's calls.
+    tokio::spawn(connection);
+    Ok(client)
 }
 
 fn connection_error_text(error: &ConnectionError) -> String {

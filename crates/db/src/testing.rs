@@ -11,13 +11,16 @@
 //! is waiting); it is dropped when its [`TestDatabase`] is, and a database
 //! left by a killed process is dropped by the next run.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use diesel::QueryableByName;
+use diesel::connection::InstrumentationEvent;
 use diesel::sql_types::Text;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::StreamExt;
 use tokio::sync::OnceCell;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::config::DbConfig;
 use crate::local_server::{LocalServer, ServerOptions, fnv1a};
@@ -374,6 +377,88 @@ impl TestDatabase {
         Db::connect(&self.config())
             .await
             .expect("building the test pool")
+    }
+
+    /// A connection that records the plan of every statement it runs (the
+    /// server's `auto_explain`, as JSON), returned with the record.
+    pub async fn connect_explaining(&self) -> (AsyncPgConnection, Plans) {
+        let (client, mut connection) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .expect("connecting to the test database");
+        let plans = Plans::default();
+        let record = plans.clone();
+        // The server sends each plan as a notice; this task reads them.
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(|cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let AsyncMessage::Notice(notice) = message
+                    && let Some(start) = notice.message().find('{')
+                    && let Ok(plan) = serde_json::from_str(&notice.message()[start..])
+                {
+                    record
+                        .0
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(plan);
+                }
+            }
+        });
+        let mut conn = AsyncPgConnection::try_from(client)
+            .await
+            .expect("wrapping the test connection");
+        conn.batch_execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; \
+             SET auto_explain.log_format = json; SET auto_explain.log_level = notice",
+        )
+        .await
+        .expect("enabling auto_explain");
+        (conn, plans)
+    }
+}
+
+/// The plans a [`TestDatabase::connect_explaining`] connection has run.
+#[derive(Debug, Clone, Default)]
+pub struct Plans(Arc<Mutex<Vec<serde_json::Value>>>);
+
+impl Plans {
+    /// The plans recorded since the last call, oldest first; each is
+    /// `{"Query Text": .., "Plan": {..}}`. A statement's plan is here once
+    /// the statement returned: the server sends it before the result, and
+    /// the task reading the connection records it before reading on.
+    pub fn take(&self) -> Vec<serde_json::Value> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Records the SQL of every statement a connection sends, as Diesel's
+/// `debug_query` writes it: the text, then ` -- binds: [..]`.
+#[derive(Debug, Clone, Default)]
+pub struct Statements(Arc<Mutex<Vec<String>>>);
+
+impl Statements {
+    /// Starts recording what `conn` sends.
+    pub fn record(conn: &mut AsyncPgConnection) -> Self {
+        let statements = Self::default();
+        let log = statements.0.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                log.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(query.to_string());
+            }
+        });
+        statements
+    }
+
+    /// The statements' SQL (without the binds) since the last call.
+    pub fn take_sql(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+            .into_iter()
+            .map(|text| match text.split_once(" -- binds: ") {
+                Some((sql, _)) => sql.to_string(),
+                None => text,
+            })
+            .collect()
     }
 }
 

@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 use db::{Db, DbConfig};
 use diesel_async::AsyncPgConnection;
 
+pub mod bench;
 pub mod catalog;
+pub mod dataset;
 pub mod db_server;
 pub mod demo;
 pub mod generate;
@@ -95,6 +97,8 @@ pub enum Command {
     /// Show the processing queue: videos per status, the oldest pending
     /// one, retries waiting out a backoff, and expired leases.
     Jobs(jobs::Args),
+    /// Run the benchmark workloads through the data layer (scripts/bench/SPEC.md).
+    Bench(bench::Args),
     /// Claim videos and hold their leases until killed (a crash drill).
     #[command(hide = true)]
     HoldLeases(hold_leases::Args),
@@ -125,6 +129,11 @@ impl Context {
     /// One connection to the configured database.
     pub async fn connect(&self) -> Result<AsyncPgConnection> {
         Ok(db::connect(&self.config).await?)
+    }
+
+    /// One plain tokio-postgres client (for COPY).
+    pub async fn client(&self) -> Result<tokio_postgres::Client> {
+        Ok(db::connect_client(&self.config).await?)
     }
 }
 
@@ -183,6 +192,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
         Command::Jobs(args) => jobs::run(&context, args).await,
+        Command::Bench(args) => bench::run(&context, args).await,
         Command::HoldLeases(args) => hold_leases::run(&context, args).await,
     }
 }

@@ -26,6 +26,14 @@ pub struct Args {
     /// Do not ask before `--reset` deletes.
     #[arg(long, requires = "reset")]
     pub yes: bool,
+    /// Load the benchmark dataset (scripts/bench/SPEC.md) instead of the demo
+    /// data: this many users (with --videos).
+    #[arg(long, requires = "videos", conflicts_with = "reset",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub users: Option<u64>,
+    /// The number of videos of the benchmark dataset (with --users).
+    #[arg(long, requires = "users")]
+    pub videos: Option<u64>,
 }
 
 /// What a reset deleted.
@@ -94,6 +102,9 @@ pub fn plural(count: usize, noun: &str) -> String {
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
+    if let (Some(users), Some(videos)) = (args.users, args.videos) {
+        return crate::dataset::run(context, users, videos).await;
+    }
     if args.reset
         && !args.yes
         && !crate::db_server::confirm(

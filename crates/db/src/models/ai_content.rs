@@ -1,5 +1,6 @@
 //! `video_summary.ai_generated_content`: what the AI made of a video.
 
+use std::fmt;
 use std::io::Write;
 
 use diesel::deserialize::{self, FromSql, FromSqlRow};
@@ -7,15 +8,16 @@ use diesel::expression::AsExpression;
 use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Jsonb;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The AI output stored as a JSON object. Known keys are typed; every other
 /// key is kept in `extra`, so reading and writing a value back loses nothing
 /// (a key whose value is `null` reads as absent).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, AsExpression, FromSqlRow)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, AsExpression, FromSqlRow)]
 #[diesel(sql_type = Jsonb)]
-#[serde(rename_all = "camelCase", try_from = "Value")]
+#[serde(rename_all = "camelCase")]
 pub struct AiContent {
     /// A few sentences about the video.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,38 +46,37 @@ impl AiContent {
     /// Reads a JSON value; a known key with an unexpected type is kept in
     /// `extra` rather than refused, since the column may hold older shapes.
     pub fn from_json(value: Value) -> Result<Self, String> {
-        let Value::Object(mut object) = value else {
+        let Value::Object(object) = value else {
             return Err(format!("AI content must be a JSON object, not {value}"));
         };
-        let summary = match object.remove("summary") {
-            Some(Value::String(s)) => Some(s),
-            Some(Value::Null) | None => None,
-            Some(other) => {
-                object.insert("summary".into(), other);
-                None
+        let mut content = Self::default();
+        for (key, value) in object {
+            content.insert(key, value);
+        }
+        Ok(content)
+    }
+
+    /// Takes one key of the JSON object: a known key of the expected type
+    /// typed, a known key that is `null` dropped, anything else kept as is.
+    fn insert(&mut self, key: String, value: Value) {
+        match (key.as_str(), value) {
+            ("summary", Value::String(summary)) => self.summary = Some(summary),
+            ("keyPoints", Value::Array(items)) if items.iter().all(Value::is_string) => {
+                self.key_points = Some(
+                    items
+                        .into_iter()
+                        .filter_map(|item| match item {
+                            Value::String(s) => Some(s),
+                            _ => None,
+                        })
+                        .collect(),
+                );
             }
-        };
-        let key_points = match object.remove("keyPoints") {
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Some(
-                items
-                    .into_iter()
-                    .filter_map(|item| match item {
-                        Value::String(s) => Some(s),
-                        _ => None,
-                    })
-                    .collect(),
-            ),
-            Some(Value::Null) | None => None,
-            Some(other) => {
-                object.insert("keyPoints".into(), other);
-                None
+            ("summary" | "keyPoints", Value::Null) => {}
+            (_, value) => {
+                self.extra.insert(key, value);
             }
-        };
-        Ok(Self {
-            summary,
-            key_points,
-            extra: object,
-        })
+        }
     }
 }
 
@@ -84,6 +85,32 @@ impl TryFrom<Value> for AiContent {
 
     fn try_from(value: Value) -> Result<Self, Self::Error> {
         Self::from_json(value)
+    }
+}
+
+/// Reads the object key by key, with no intermediate map: this runs for
+/// every video row read.
+impl<'de> Deserialize<'de> for AiContent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+
+        impl<'de> Visitor<'de> for Object {
+            type Value = AiContent;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("AI content as a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AiContent, A::Error> {
+                let mut content = AiContent::default();
+                while let Some(key) = map.next_key()? {
+                    content.insert(key, map.next_value()?);
+                }
+                Ok(content)
+            }
+        }
+
+        deserializer.deserialize_map(Object)
     }
 }
 
@@ -102,8 +129,7 @@ impl FromSql<Jsonb, Pg> for AiContent {
         let Some((&1, json)) = bytes.split_first() else {
             return Err("unsupported jsonb encoding version".into());
         };
-        let value: Value = serde_json::from_slice(json)?;
-        Ok(Self::from_json(value)?)
+        Ok(serde_json::from_slice(json)?)
     }
 }
 
@@ -143,6 +169,11 @@ mod tests {
             original
         );
         assert!(AiContent::from_json(json!("text")).is_err());
+        assert!(serde_json::from_str::<AiContent>(r#""text""#).is_err());
+        assert_eq!(
+            serde_json::from_value::<AiContent>(original.clone()).expect("object"),
+            content
+        );
     }
 
     fn json_leaf() -> impl Strategy<Value = Value> {
@@ -165,7 +196,10 @@ mod tests {
             if let Some(p) = points { object.insert("keyPoints".into(), Value::from(p)); }
             let original = Value::Object(object);
             let content = AiContent::from_json(original.clone()).expect("object");
-            prop_assert_eq!(serde_json::to_value(&content).expect("serializes"), original);
+            prop_assert_eq!(serde_json::to_value(&content).expect("serializes"), original.clone());
+            // Reading the text, as rows are read, gives the same content.
+            let text = original.to_string();
+            prop_assert_eq!(serde_json::from_str::<AiContent>(&text).expect("parses"), content);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and every query of user data takes the user's id.
 
 mod ai_content;
+mod fixed_sql;
 mod keyframe;
 mod label;
 mod processing_status;

@@ -2,13 +2,14 @@
 //! here takes the owner's id and is scoped to it.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::count_star;
+use diesel::dsl::{self, count_star};
 use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::models::fixed_sql::FixedSql;
 use crate::models::label::normalize_name;
 use crate::models::{AiContent, ProcessingStatus, parse_youtube_id};
 use crate::schema::{category, tag, video_summary, video_summary_category, video_summary_tag};
@@ -53,24 +54,6 @@ pub struct NewVideo<'a> {
     pub thumbnail_url: Option<&'a str>,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = video_summary, check_for_backend(diesel::pg::Pg))]
-struct VideoRow<'a> {
-    id: &'a str,
-    user_id: &'a str,
-    youtube_url: &'a str,
-    youtube_id: &'a str,
-    title: &'a str,
-    description: Option<&'a str>,
-    channel_name: Option<&'a str>,
-    duration: Option<i32>,
-    thumbnail_url: Option<&'a str>,
-    processing_status: ProcessingStatus,
-    // `None` inserts DEFAULT, which is now().
-    created_at: Option<DateTime<Utc>>,
-    updated_at: Option<DateTime<Utc>>,
-}
-
 impl NewVideo<'_> {
     /// Saves the video for its user. The same YouTube video saved twice by
     /// one user is [`Error::Duplicate`] with the id of the saved one; an
@@ -99,20 +82,25 @@ impl NewVideo<'_> {
                 &generated
             }
         };
-        let row = VideoRow {
-            id,
-            user_id: self.user_id,
-            youtube_url: self.youtube_url.trim(),
-            youtube_id: &youtube_id,
-            title,
-            description: self.description,
-            channel_name: self.channel_name,
-            duration: self.duration,
-            thumbnail_url: self.thumbnail_url,
-            processing_status: ProcessingStatus::Pending,
-            created_at: self.saved_at,
-            updated_at: self.saved_at,
-        };
+        // Plain `column = value` pairs, not a derived `Insertable`: its
+        // optional fields may write DEFAULT, so Diesel would prepare the
+        // statement anew on every call; this one is prepared once. An
+        // absent save time is the database's now(), through COALESCE.
+        let saved_at = coalesce(self.saved_at, dsl::now);
+        let row = (
+            video_summary::id.eq(id),
+            video_summary::user_id.eq(self.user_id),
+            video_summary::youtube_url.eq(self.youtube_url.trim()),
+            video_summary::youtube_id.eq(&youtube_id),
+            video_summary::title.eq(title),
+            video_summary::description.eq(self.description),
+            video_summary::channel_name.eq(self.channel_name),
+            video_summary::duration.eq(self.duration),
+            video_summary::thumbnail_url.eq(self.thumbnail_url),
+            video_summary::processing_status.eq(ProcessingStatus::Pending),
+            video_summary::created_at.eq(saved_at),
+            video_summary::updated_at.eq(saved_at),
+        );
         // ON CONFLICT keeps a concurrent duplicate from being an error in
         // the database's log and from aborting a caller's transaction.
         let inserted = diesel::insert_into(video_summary::table)
@@ -150,6 +138,23 @@ impl NewVideo<'_> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+define_sql_function! {
+    /// `COALESCE(value, fallback)`: the value, or the fallback when it is NULL.
+    fn coalesce<T: diesel::sql_types::SqlType + diesel::sql_types::SingleValue>(
+        value: diesel::sql_types::Nullable<T>,
+        fallback: T,
+    ) -> T;
+}
+
+define_sql_function! {
+    /// `COALESCE` over two nullable values.
+    #[sql_name = "coalesce"]
+    fn coalesce_nullable<T: diesel::sql_types::SqlType + diesel::sql_types::SingleValue>(
+        value: diesel::sql_types::Nullable<T>,
+        fallback: diesel::sql_types::Nullable<T>,
+    ) -> diesel::sql_types::Nullable<T>;
 }
 
 /// One line of a user's list: only what a list shows.
@@ -217,6 +222,42 @@ impl Cursor {
             id: id.to_string(),
         })
     }
+
+    /// The rows after this position in the newest-first order.
+    #[dsl::auto_type(no_type_alias)]
+    fn after(&self) -> _ {
+        let created_at: DateTime<Utc> = self.created_at;
+        let id: &str = &self.id;
+        // `created_at <= c` bounds the index range; the rest breaks ties.
+        video_summary::created_at.le(created_at).and(
+            video_summary::created_at
+                .lt(created_at)
+                .or(video_summary::id.lt(id)),
+        )
+    }
+}
+
+/// The first `limit` of the user's videos, newest first, each with its tag
+/// count: one range of the `(user_id, created_at DESC, id DESC)` index, and
+/// tags counted for those rows only.
+#[dsl::auto_type(no_type_alias)]
+fn list_page<'a>(user_id: &'a str, limit: i64) -> _ {
+    let tag_count = video_summary_tag::table
+        .filter(video_summary_tag::video_summary_id.eq(video_summary::id))
+        .select(count_star())
+        .single_value()
+        .assume_not_null();
+    video_summary::table
+        .filter(video_summary::user_id.eq(user_id))
+        .select((
+            video_summary::id,
+            video_summary::title,
+            video_summary::processing_status,
+            video_summary::created_at,
+            tag_count,
+        ))
+        .order((video_summary::created_at.desc(), video_summary::id.desc()))
+        .limit(limit)
 }
 
 /// How many of a user's videos are in each status.
@@ -241,11 +282,12 @@ impl VideoSummary {
         user_id: &str,
         id: &str,
     ) -> Result<VideoSummary> {
+        // The primary key finds one row at most: no LIMIT to bind.
         video_summary::table
             .filter(video_summary::id.eq(id))
             .filter(video_summary::user_id.eq(user_id))
             .select(VideoSummary::as_select())
-            .first(conn)
+            .get_result(conn)
             .await
             .optional()?
             .ok_or_else(|| Error::not_found("video_summary", id))
@@ -294,52 +336,40 @@ impl VideoSummary {
             ));
         }
         let cursor = filter.cursor.map(Cursor::decode).transpose()?;
-        let tag_count = video_summary_tag::table
-            .filter(video_summary_tag::video_summary_id.eq(video_summary::id))
-            .select(count_star())
-            .single_value()
-            .assume_not_null();
-        let mut query = video_summary::table
-            .filter(video_summary::user_id.eq(user_id))
-            .select((
-                video_summary::id,
-                video_summary::title,
-                video_summary::processing_status,
-                video_summary::created_at,
-                tag_count,
-            ))
-            .order((video_summary::created_at.desc(), video_summary::id.desc()))
-            // One more than asked tells whether a next page exists.
-            .limit(limit + 1)
-            .into_boxed();
-        if let Some(status) = filter.status {
-            query = query.filter(video_summary::processing_status.eq(status));
-        }
-        if let Some(name) = filter.tag {
-            let tagged = video_summary_tag::table
-                .inner_join(tag::table)
-                .filter(tag::name.eq(normalize_name("tag", name)?))
-                .select(video_summary_tag::video_summary_id);
-            query = query.filter(video_summary::id.eq_any(tagged));
-        }
-        if let Some(name) = filter.category {
-            let filed = video_summary_category::table
-                .inner_join(category::table)
-                .filter(category::name.eq(normalize_name("category", name)?))
-                .select(video_summary_category::video_summary_id);
-            query = query.filter(video_summary::id.eq_any(filed));
-        }
-        if let Some(cursor) = &cursor {
-            // `created_at <= c` bounds the index range; the rest breaks ties.
-            query = query
-                .filter(video_summary::created_at.le(cursor.created_at))
-                .filter(
-                    video_summary::created_at
-                        .lt(cursor.created_at)
-                        .or(video_summary::id.lt(&cursor.id)),
-                );
-        }
-        let mut items: Vec<VideoListItem> = query.load(conn).await?;
+        // One more than asked tells whether a next page exists.
+        let page = list_page(user_id, limit + 1);
+        let unfiltered =
+            filter.status.is_none() && filter.tag.is_none() && filter.category.is_none();
+        // The two common shapes keep their static types, so each is prepared
+        // once per connection; a boxed query is prepared on every call.
+        let mut items: Vec<VideoListItem> = match &cursor {
+            None if unfiltered => page.load(conn).await?,
+            Some(cursor) if unfiltered => page.filter(cursor.after()).load(conn).await?,
+            _ => {
+                let mut query = page.into_boxed();
+                if let Some(status) = filter.status {
+                    query = query.filter(video_summary::processing_status.eq(status));
+                }
+                if let Some(name) = filter.tag {
+                    let tagged = video_summary_tag::table
+                        .inner_join(tag::table)
+                        .filter(tag::name.eq(normalize_name("tag", name)?))
+                        .select(video_summary_tag::video_summary_id);
+                    query = query.filter(video_summary::id.eq_any(tagged));
+                }
+                if let Some(name) = filter.category {
+                    let filed = video_summary_category::table
+                        .inner_join(category::table)
+                        .filter(category::name.eq(normalize_name("category", name)?))
+                        .select(video_summary_category::video_summary_id);
+                    query = query.filter(video_summary::id.eq_any(filed));
+                }
+                if let Some(cursor) = &cursor {
+                    query = query.filter(cursor.after());
+                }
+                query.load(conn).await?
+            }
+        };
         let next_cursor = if items.len() as i64 > limit {
             items.truncate(limit as usize);
             items.last().map(|last| {
@@ -435,28 +465,46 @@ impl VideoSummary {
             .into_iter()
             .filter(|previous| previous.can_move_to(to))
             .collect();
-        let updated = diesel::update(video_summary::table)
+        let target = video_summary::table
             .filter(video_summary::id.eq(id))
             .filter(video_summary::user_id.eq(user_id))
-            .filter(video_summary::processing_status.eq_any(from))
-            .set((
-                video_summary::processing_status.eq(to),
-                video_summary::updated_at.eq(diesel::dsl::now),
-                video_summary::processing_error.eq(error),
-                // `None` leaves the content as it is.
-                content.map(|content| video_summary::ai_generated_content.eq(content)),
-                error.map(|error| video_summary::last_error.eq(error)),
-                // The database counts every move to processing as an attempt;
-                // a move made here holds no lease and waits for no retry.
-                video_summary::attempt
-                    .eq(video_summary::attempt + i32::from(to == ProcessingStatus::Processing)),
-                video_summary::lease_expires_at.eq(None::<DateTime<Utc>>),
-                video_summary::retry_after.eq(None::<DateTime<Utc>>),
-            ))
-            .returning(VideoSummary::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?;
+            .filter(video_summary::processing_status.eq_any(from));
+        let changes = (
+            video_summary::processing_status.eq(to),
+            video_summary::updated_at.eq(dsl::now),
+            video_summary::processing_error.eq(error),
+            // The last error stays until a new one replaces it.
+            video_summary::last_error.eq(coalesce_nullable(error, video_summary::last_error)),
+            // The database counts every move to processing as an attempt; a
+            // move made here holds no lease and waits for no retry.
+            video_summary::attempt
+                .eq(video_summary::attempt + i32::from(to == ProcessingStatus::Processing)),
+            video_summary::lease_expires_at.eq(None::<DateTime<Utc>>),
+            video_summary::retry_after.eq(None::<DateTime<Utc>>),
+        );
+        // Two statements of fixed SQL, with and without the content (an
+        // optional SET item would make one statement of varying SQL).
+        let updated = match content {
+            None => {
+                FixedSql::<StatusMove, _>::new(
+                    diesel::update(target)
+                        .set(changes)
+                        .returning(VideoSummary::as_returning()),
+                )
+                .get_result(conn)
+                .await
+            }
+            Some(content) => {
+                FixedSql::<StatusMoveWithContent, _>::new(
+                    diesel::update(target)
+                        .set((changes, video_summary::ai_generated_content.eq(content)))
+                        .returning(VideoSummary::as_returning()),
+                )
+                .get_result(conn)
+                .await
+            }
+        }
+        .optional()?;
         match updated {
             Some(video) => Ok(video),
             None => {
@@ -506,6 +554,11 @@ impl VideoSummary {
             .ok_or_else(|| Error::not_found("video_summary", id))
     }
 }
+
+/// Names the status UPDATE in the statement cache.
+struct StatusMove;
+/// Names the status UPDATE that also stores the AI content.
+struct StatusMoveWithContent;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use db::migrations::{self, DataLossPolicy, MigrationSet, Options};
 use db::models::{NewUser, NewVideo};
@@ -11,7 +12,9 @@ use db::testing::TestDatabase;
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use indicatif::ProgressBar;
 use mv_admin::catalog::{Schema, introspect};
+use mv_admin::dataset::{self, Outcome};
 
 /// The repository's root.
 pub fn repository() -> PathBuf {
@@ -222,4 +225,42 @@ pub async fn alice_with_videos(conn: &mut AsyncPgConnection, n: usize) -> Vec<St
         ids.push(video.id);
     }
     ids
+}
+
+/// Where the benchmark scripts live.
+pub const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/bench");
+/// Runs a psql script against the database and returns what it printed.
+pub fn psql(database: &TestDatabase, script: &str, vars: &[(&str, u64)]) -> String {
+    // psql may stand beside the server's programs or only on the PATH.
+    let beside = db::local_server::find_bin_dir()
+        .map(|dir| dir.join("psql"))
+        .ok()
+        .filter(|path| path.is_file());
+    let mut command = Command::new(beside.unwrap_or_else(|| "psql".into()));
+    command
+        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+        .arg(database.url())
+        .arg("-f")
+        .arg(format!("{SCRIPTS}/{script}"));
+    for (name, value) in vars {
+        command.arg("-v").arg(format!("{name}={value}"));
+    }
+    let out = command.output().expect("running psql");
+    assert!(
+        out.status.success(),
+        "psql -f {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+pub fn checksum(database: &TestDatabase) -> String {
+    psql(database, "checksum.sql", &[])
+}
+
+pub async fn load(database: &TestDatabase, users: u64, videos: u64) -> anyhow::Result<Outcome> {
+    let mut client = db::connect_client(&database.config())
+        .await
+        .expect("connecting");
+    dataset::load(&mut client, users, videos, &ProgressBar::hidden()).await
 }

@@ -1,0 +1,92 @@
+//! The hot queries are prepared once per connection and then only bound and
+//! executed: one round trip each, no parsing or planning on the server.
+
+mod common;
+
+use db::models::{AiContent, ProcessingStatus, VideoFilter, VideoSummary};
+use db::testing::{Statements, TestDatabase};
+use diesel::QueryableByName;
+use diesel::sql_types::Text;
+use diesel_async::RunQueryDsl;
+
+#[derive(QueryableByName)]
+struct Prepared {
+    #[diesel(sql_type = Text)]
+    statement: String,
+}
+
+#[tokio::test]
+async fn hot_queries_are_prepared_once_per_connection() {
+    use ProcessingStatus::*;
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let statements = Statements::record(&mut conn);
+
+    let mut videos = Vec::new();
+    for youtube_id in ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"] {
+        videos.push(common::video(&mut conn, "alice", youtube_id).await);
+    }
+    for video in &videos {
+        VideoSummary::find(&mut conn, "alice", &video.id)
+            .await
+            .expect("found");
+    }
+    let filter = VideoFilter {
+        limit: Some(1),
+        ..VideoFilter::default()
+    };
+    let first = VideoSummary::list(&mut conn, "alice", &filter)
+        .await
+        .expect("page");
+    let mut cursor = first.next_cursor;
+    while let Some(after) = cursor {
+        let filter = VideoFilter {
+            cursor: Some(&after),
+            ..filter
+        };
+        cursor = VideoSummary::list(&mut conn, "alice", &filter)
+            .await
+            .expect("page")
+            .next_cursor;
+    }
+    VideoSummary::list(&mut conn, "alice", &VideoFilter::default())
+        .await
+        .expect("page");
+    for video in &videos {
+        VideoSummary::update_processing_status(&mut conn, "alice", &video.id, Processing, None)
+            .await
+            .expect("moved");
+    }
+    VideoSummary::update_processing_status(&mut conn, "alice", &videos[0].id, Failed, Some("x"))
+        .await
+        .expect("failed");
+    for video in &videos[1..] {
+        VideoSummary::complete(&mut conn, "alice", &video.id, &AiContent::new("s", ["p"]))
+            .await
+            .expect("completed");
+    }
+    let sent = statements.take_sql();
+
+    // This statement itself shows in the view while it runs.
+    let prepared: Vec<String> = diesel::sql_query(
+        "SELECT statement FROM pg_prepared_statements WHERE statement NOT LIKE '%pg_prepared%'",
+    )
+    .load::<Prepared>(&mut conn)
+    .await
+    .expect("prepared statements")
+    .into_iter()
+    .map(|row| row.statement)
+    .collect();
+    let mut distinct = sent.clone();
+    distinct.sort();
+    distinct.dedup();
+    // insert, find, list, list after a cursor, the status move and the move
+    // that stores the content: six statements, whatever the values.
+    assert_eq!(distinct.len(), 6, "{distinct:#?}");
+    for sql in &distinct {
+        let times = prepared.iter().filter(|p| *p == sql).count();
+        assert_eq!(times, 1, "prepared {times} times: {sql}\n{prepared:#?}");
+    }
+    assert_eq!(prepared.len(), distinct.len(), "{prepared:#?}");
+}

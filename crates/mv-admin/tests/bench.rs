@@ -1,0 +1,213 @@
+//! `mv-admin bench` against a real database: what it sends is what the
+//! pgbench scripts send, and it leaves the dataset as it found it.
+
+mod common;
+
+use common::{SCRIPTS, checksum, load};
+use db::testing::{Statements, TestDatabase};
+use mv_admin::bench::{Dataset, Workload, measure};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+/// The SQL statements of a pgbench script: every line that is neither a
+/// meta-command nor a comment, without its `;` or `\aset`.
+fn script_statements(name: &str) -> Vec<String> {
+    let path = format!("{SCRIPTS}/pgbench/{name}.sql");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    text.lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('\\') && !line.starts_with("--"))
+        .map(|line| {
+            let line = line.strip_suffix(" \\aset").unwrap_or(line);
+            line.strip_suffix(';').unwrap_or(line).to_string()
+        })
+        .collect()
+}
+
+/// The expressions `script` has where `sql` has its binds `$1`, `$2`, ...,
+/// or `None` when anything else differs. An expression ends only outside
+/// quotes and parentheses.
+fn bind_expressions(sql: &str, script: &str) -> Option<Vec<String>> {
+    let mut fragments = Vec::new();
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let digits = rest[at + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at - 1);
+        fragments.push(&rest[..at]);
+        rest = &rest[at + 1 + digits..];
+    }
+    fragments.push(rest);
+
+    let mut expressions = Vec::new();
+    let mut position = script
+        .strip_prefix(fragments[0])
+        .map(|_| fragments[0].len())?;
+    for (i, fragment) in fragments.iter().enumerate().skip(1) {
+        let last = i == fragments.len() - 1;
+        let (mut depth, mut quoted) = (0i32, false);
+        let mut end = None;
+        let chars = script[position..].char_indices().map(Some).chain([None]);
+        for (offset, c) in chars.map(|next| next.unwrap_or((script.len() - position, ' '))) {
+            let at = position + offset;
+            if depth == 0 && !quoted && offset > 0 {
+                let tail = &script[at..];
+                if (last && tail == *fragment) || (!last && tail.starts_with(fragment)) {
+                    end = Some(at);
+                    break;
+                }
+            }
+            match c {
+                '\'' => quoted = !quoted,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => depth -= 1,
+                _ => {}
+            }
+        }
+        let end = end?;
+        expressions.push(script[position..end].to_string());
+        position = end + fragment.len();
+    }
+    (position == script.len()).then_some(expressions)
+}
+
+#[test]
+fn bind_expressions_match_balanced_expressions_only() {
+    let sql = r#"SELECT a FROM t WHERE (x = $1) AND (y IN ($2, $3))"#;
+    let script =
+        r#"SELECT a FROM t WHERE (x = ('v' || lpad(:n::text, 20, '0'))) AND (y IN (:a, 'b, c'))"#;
+    assert_eq!(
+        bind_expressions(sql, script),
+        Some(vec![
+            "('v' || lpad(:n::text, 20, '0'))".to_string(),
+            ":a".to_string(),
+            "'b, c'".to_string()
+        ])
+    );
+    assert_eq!(
+        bind_expressions(sql, &script.replace("SELECT a", "SELECT b")),
+        None
+    );
+    assert_eq!(bind_expressions(sql, &format!("{script} LIMIT 1")), None);
+}
+
+#[tokio::test]
+async fn pgbench_scripts_send_what_the_daos_send() {
+    let database = TestDatabase::new().await;
+    load(&database, 3, 30).await.expect("dataset");
+    let mut conn = database.connect().await;
+    let dataset = Dataset::restore(&mut conn).await.expect("dataset");
+    let statements = Statements::record(&mut conn);
+    let mut rng = SmallRng::seed_from_u64(1);
+    // Video 7 is pending and moves; video 0 is completed, so the DAO reads
+    // it back to say why it cannot move: the script's second statement.
+    let cases = [
+        (Workload::Get, 5, "get", 0..1),
+        (Workload::List, 1, "list", 0..1),
+        (Workload::Create, 2, "create", 0..1),
+        (Workload::Status, 7, "status", 0..1),
+        (Workload::Status, 0, "status", 0..2),
+    ];
+    for (workload, pick, script, expected) in cases {
+        workload
+            .run_once(&mut conn, dataset, pick, &mut rng)
+            .await
+            .expect("operation");
+        let sent = statements.take_sql();
+        let script_sql = script_statements(script);
+        let expected = &script_sql[expected];
+        assert_eq!(sent.len(), expected.len(), "{workload:?} sent {sent:#?}");
+        for (sql, script_sql) in sent.iter().zip(expected) {
+            let expressions = bind_expressions(sql, script_sql).unwrap_or_else(|| {
+                panic!(
+                    "scripts/bench/pgbench/{script}.sql differs from what the data layer \
+                     sends; the DAO sends\n{sql}\nthe script has\n{script_sql}"
+                )
+            });
+            // pgbench values, not SQL of their own.
+            for expression in expressions {
+                assert!(
+                    !expression.to_lowercase().contains("select"),
+                    "{script}: {expression}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_workload_runs_and_the_dataset_is_left_as_it_was() {
+    let database = TestDatabase::new().await;
+    load(&database, 5, 200).await.expect("dataset");
+    let before = checksum(&database);
+    let db = database.db().await;
+    let dataset = Dataset::restore(&mut db.get().await.expect("connection"))
+        .await
+        .expect("dataset");
+    assert_eq!(
+        dataset,
+        Dataset {
+            users: 5,
+            videos: 200
+        }
+    );
+    for workload in [
+        Workload::Get,
+        Workload::List,
+        Workload::Create,
+        Workload::Status,
+    ] {
+        let report = measure(&db, dataset, workload, 3, 100, 10)
+            .await
+            .expect("measured");
+        assert_eq!(
+            (report.implementation, report.ops, report.clients),
+            ("mv", 100, 3)
+        );
+        assert!(report.p50_us <= report.p99_us, "{report:?}");
+        assert!(report.ops_per_s > 0.0, "{report:?}");
+        let line = serde_json::to_value(&report).expect("JSON");
+        let keys: Vec<&str> = line
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "impl",
+                "workload",
+                "clients",
+                "ops",
+                "seconds",
+                "ops_per_s",
+                "p50_us",
+                "p99_us"
+            ]
+        );
+    }
+    assert_ne!(
+        checksum(&database),
+        before,
+        "create and status changed rows"
+    );
+    Dataset::restore(&mut db.get().await.expect("connection"))
+        .await
+        .expect("restored");
+    assert_eq!(checksum(&database), before);
+}
+
+#[tokio::test]
+async fn the_bench_refuses_a_database_that_holds_other_users() {
+    let database = TestDatabase::new().await;
+    let mut conn = database.connect().await;
+    db::models::NewUser::new("alice", "Alice", "alice@example.com")
+        .insert(&mut conn)
+        .await
+        .expect("user");
+    let refused = Dataset::restore(&mut conn).await.expect_err("refused");
+    assert!(
+        format!("{refused:#}").contains("not the benchmark dataset"),
+        "{refused:#}"
+    );
+}

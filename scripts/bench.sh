@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The data layer against PostgreSQL's own ceiling on the same server, in one
+# run: for each workload, pgbench running the very statements the DAOs send
+# (scripts/bench/pgbench/) and `mv-admin bench`, alternating A B A B.
+#
+#   scripts/bench.sh [WORKLOAD,...]        (default get,list,create,status)
+#
+# Prints every SPEC JSON line on stdout, then per workload the median ratio
+# mv/pgbench of ops/s and of p99 (and, for list, mv's list against pgbench
+# running the design document's original query). Settings, from the
+# environment: DATABASE_URL (default: database mindvault_bench_<users>_<videos>
+# on the local server, created when missing), BENCH_USERS (1000),
+# BENCH_VIDEOS (100000), BENCH_CLIENTS (8), BENCH_OPS (20000),
+# BENCH_WARMUP (1000), BENCH_ROUNDS (3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+workloads=${1:-get,list,create,status}
+users=${BENCH_USERS:-1000}
+videos=${BENCH_VIDEOS:-100000}
+clients=${BENCH_CLIENTS:-8}
+ops=${BENCH_OPS:-20000}
+warmup=${BENCH_WARMUP:-1000}
+rounds=${BENCH_ROUNDS:-3}
+scripts=scripts/bench
+
+say() { printf '%s\n' "$*" >&2; }
+
+# pgbench and psql: beside the server's programs, else on the PATH.
+for dir in ${MV_PG_BINDIR:-} $(pg_config --bindir 2>/dev/null || true) /usr/lib/postgresql/*/bin; do
+    if [ -x "$dir/pgbench" ] && [ -x "$dir/psql" ]; then PATH="$dir:$PATH"; break; fi
+done
+command -v pgbench >/dev/null && command -v psql >/dev/null ||
+    { say "bench.sh needs pgbench and psql (apt-get install postgresql-client)"; exit 1; }
+
+cargo build --release --quiet -p mv-admin
+mv=target/release/mv-admin
+
+if [ -z "${DATABASE_URL:-}" ]; then
+    local_url=$("$mv" db url) # starts the local server when needed
+    name="mindvault_bench_${users}_${videos}"
+    admin_url=${local_url/\/mindvault\?//postgres?}
+    if ! psql -X -q -At -d "$admin_url" -c "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1; then
+        psql -X -q -d "$admin_url" -c "CREATE DATABASE $name"
+    fi
+    export DATABASE_URL=${local_url/\/mindvault\?//$name?}
+fi
+
+say "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say "server: $(psql -X -At -d "$DATABASE_URL" -c 'SHOW server_version')"
+"$mv" migrate >&2
+"$mv" seed --users "$users" --videos "$videos" >&2
+# Set the visibility map and hint bits now, so no autovacuum of the fresh
+# rows runs during the measurements.
+psql -X -q -d "$DATABASE_URL" -c "VACUUM (ANALYZE)"
+restore() { psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f "$scripts/restore.sql" >/dev/null; }
+restore
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# Runs one pgbench script and prints its SPEC line. Latencies come from the
+# per-transaction log, percentiles by nearest rank as mv-admin bench takes them.
+pgbench_line() {
+    local script=$1 per_client=$((ops / clients)) out=$work/out
+    local args=(-n -M prepared -c "$clients" -j 2 -f "$scripts/pgbench/$script.sql"
+        -D "users=$users" -D "videos=$videos")
+    if [ "$warmup" -gt 0 ]; then
+        pgbench "${args[@]}" -t $(((warmup + clients - 1) / clients)) "$DATABASE_URL" >"$out" 2>&1 ||
+            { cat "$out" >&2; exit 1; }
+    fi
+    rm -f "$work"/log*
+    pgbench "${args[@]}" -t "$per_client" -l --log-prefix="$work/log" "$DATABASE_URL" >"$out" 2>&1 ||
+        { cat "$out" >&2; exit 1; }
+    local tps n p50 p99
+    tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$out")
+    cat "$work"/log* | awk '{print $3}' | sort -n >"$work/latencies"
+    n=$(wc -l <"$work/latencies")
+    p50=$(sed -n "$(((n * 50 + 99) / 100))p" "$work/latencies")
+    p99=$(sed -n "$(((n * 99 + 99) / 100))p" "$work/latencies")
+    awk -v w="$script" -v c="$clients" -v n="$n" -v tps="$tps" -v p50="$p50" -v p99="$p99" 'BEGIN {
+        printf "{\"impl\":\"pgbench\",\"workload\":\"%s\",\"clients\":%d,\"ops\":%d,\"seconds\":%.3f,\"ops_per_s\":%.1f,\"p50_us\":%d,\"p99_us\":%d}\n",
+            w, c, n, n / tps, tps, p50, p99 }'
+}
+
+# Keeps each line, and prints it.
+record() { tee -a "$work/lines"; }
+
+for workload in ${workloads//,/ }; do
+    for round in $(seq "$rounds"); do
+        say "$workload: round $round of $rounds"
+        pgbench_line "$workload" | record
+        restore
+        "$mv" bench --workload "$workload" --clients "$clients" --ops "$ops" --warmup "$warmup" | record
+        if [ "$workload" = list ]; then
+            pgbench_line list_original | record
+        fi
+    done
+done
+
+# The median over the rounds of mv/pgbench, for ops/s and p99: pairs are
+# taken in order, round by round.
+field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+ratios() { # impl-a workload-a impl-b workload-b field
+    paste <(grep "\"impl\":\"$1\",\"workload\":\"$2\"" "$work/lines" | field "$5") \
+        <(grep "\"impl\":\"$3\",\"workload\":\"$4\"" "$work/lines" | field "$5") |
+        awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | median
+}
+echo
+printf '%-28s %14s %14s\n' "median ratio (mv/pgbench)" "ops/s" "p99"
+for workload in ${workloads//,/ }; do
+    printf '%-28s %14s %14s\n' "$workload" "$(ratios mv "$workload" pgbench "$workload" ops_per_s)" \
+        "$(ratios mv "$workload" pgbench "$workload" p99_us)"
+    if [ "$workload" = list ]; then
+        printf '%-28s %14s %14s\n' "list vs original query" "$(ratios mv list pgbench list_original ops_per_s)" \
+            "$(ratios mv list pgbench list_original p99_us)"
+    fi
+done
