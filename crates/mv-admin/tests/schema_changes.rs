@@ -80,7 +80,7 @@ async fn check(case: Case) {
             panic!("expected a data-loss refusal, got: {error:#}");
         };
         assert!(
-            steps.iter().any(|s| s.table == table
+            steps.iter().any(|s| s.table.as_deref() == Some(table)
                 && s.column.as_deref() == column
                 && s.rows.is_some_and(|n| n > 0)),
             "the refusal must name {table} {column:?} with its rows: {error:#}"
