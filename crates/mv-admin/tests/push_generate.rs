@@ -17,11 +17,7 @@ use mv_admin::schema_rs;
 use mv_admin::scratch::{schema_of_sql, with_scratch};
 
 fn add_language(sql: &str) -> String {
-    replace(
-        sql,
-        "    updated_at timestamptz NOT NULL DEFAULT now()\n);\nCOMMENT ON TABLE video_summary",
-        "    updated_at timestamptz NOT NULL DEFAULT now(),\n    language text\n);\nCOMMENT ON TABLE video_summary",
-    )
+    common::add_to_video_summary(sql, "language text")
 }
 
 #[derive(QueryableByName, Debug, PartialEq)]
