@@ -34,11 +34,11 @@ pub fn diff(current: &Schema, desired: &Schema) -> Vec<Step> {
     plan.into_steps()
 }
 
-/// The steps, grouped by when they must run. Triggers go first and come
-/// last, as they need their function and may name columns; functions go
-/// before the tables, constraints and indexes that a function body or an
-/// expression may tie them to, and come once the tables and columns they
-/// read exist.
+/// The steps, grouped by when they must run. Triggers are dropped first and
+/// created last: they execute a function and may name columns. Functions
+/// are dropped before the tables and columns a SQL-standard body depends on,
+/// and created once the tables and columns they read exist, before the
+/// constraints, indexes and triggers that may use them.
 #[derive(Default)]
 struct Phases {
     drop_triggers: Vec<Step>,
