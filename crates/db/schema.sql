@@ -5,8 +5,8 @@
 -- migrations to it; `mv-admin generate --check` (run by CI) fails while this
 -- file, migrations/ and crates/db/src/schema.rs disagree. PostgreSQL loads
 -- this file into a scratch database, so any CREATE TABLE, ALTER TABLE,
--- CREATE INDEX or COMMENT ON statement is fine; views, functions, sequences,
--- triggers and custom types are not managed.
+-- CREATE INDEX, CREATE FUNCTION, CREATE TRIGGER or COMMENT ON statement is
+-- fine; views, procedures, sequences and custom types are not managed.
 
 CREATE TABLE "user" (
     id text PRIMARY KEY,
@@ -37,16 +37,38 @@ CREATE TABLE video_summary (
     processing_error text,
     ai_generated_content jsonb,
     created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    -- The processing pipeline: leases, attempts as fencing tokens, retries
+    -- with backoff.
+    attempt integer NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+    worker_id text,
+    lease_expires_at timestamptz,
+    retry_after timestamptz,
+    last_error text,
+    CONSTRAINT video_summary_lease_check
+        CHECK (lease_expires_at IS NULL OR processing_status = 'processing'),
+    CONSTRAINT video_summary_retry_after_check
+        CHECK (retry_after IS NULL OR processing_status = 'pending')
 );
 COMMENT ON TABLE video_summary IS 'A YouTube video a user saved, and what the AI made of it.';
 COMMENT ON COLUMN video_summary.id IS 'nanoid (21 characters).';
 COMMENT ON COLUMN video_summary.user_id IS 'Owner; every query of this table is scoped to it.';
 COMMENT ON COLUMN video_summary.youtube_id IS 'The 11-character YouTube video id parsed from youtube_url; unique per user.';
 COMMENT ON COLUMN video_summary.duration IS 'Length of the video in seconds.';
-COMMENT ON COLUMN video_summary.processing_status IS 'pending, processing, completed or failed.';
+COMMENT ON COLUMN video_summary.processing_status IS
+    'pending, processing, completed or failed; the trigger video_summary_check_transition allows only pending -> processing -> completed | failed | pending, and failed -> pending.';
 COMMENT ON COLUMN video_summary.processing_error IS 'Why processing failed; set only when processing_status is failed.';
 COMMENT ON COLUMN video_summary.ai_generated_content IS 'AI output: {"summary": ..., "keyPoints": [...], ...}; unknown keys are kept.';
+COMMENT ON COLUMN video_summary.attempt IS
+    'How many times the video has been claimed; the fencing token of the current attempt. It grows by one with each claim and never otherwise.';
+COMMENT ON COLUMN video_summary.worker_id IS
+    'The worker holding the lease, or the last one that held it.';
+COMMENT ON COLUMN video_summary.lease_expires_at IS
+    'While processing: when the lease ends (database clock); after it, rescue gives the video back to the queue. NULL in any other status.';
+COMMENT ON COLUMN video_summary.retry_after IS
+    'While pending after a failed attempt: the video is not claimed before this time (backoff). NULL otherwise.';
+COMMENT ON COLUMN video_summary.last_error IS
+    'Why the last unsuccessful attempt ended (an error or an expired lease); kept across retries for operators.';
 -- A user's newest-first page is one range of this index; it also serves the
 -- foreign key on user_id.
 CREATE INDEX video_summary_user_id_created_at_id_idx
@@ -54,6 +76,12 @@ CREATE INDEX video_summary_user_id_created_at_id_idx
 -- Duplicate detection: one user saves a video once.
 CREATE UNIQUE INDEX video_summary_user_id_youtube_id_key
     ON video_summary (user_id, youtube_id);
+-- claim: the oldest pending videos are the first entries of this index.
+CREATE INDEX video_summary_pending_idx
+    ON video_summary (created_at, id) WHERE processing_status = 'pending';
+-- rescue and `mv-admin jobs`: leases that have expired.
+CREATE INDEX video_summary_lease_idx
+    ON video_summary (lease_expires_at) WHERE processing_status = 'processing';
 
 CREATE TABLE tag (
     id text PRIMARY KEY,
@@ -99,3 +127,53 @@ CREATE TABLE video_summary_category (
 );
 COMMENT ON TABLE video_summary_category IS 'Which categories a video belongs to.';
 CREATE INDEX video_summary_category_category_id_idx ON video_summary_category (category_id);
+
+-- The processing pipeline's retry backoff and status graph.
+CREATE FUNCTION video_summary_retry_delay(attempt integer, base interval, cap interval)
+    RETURNS interval
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN least(cap, base * power(2, least(greatest(attempt - 1, 0), 30)));
+COMMENT ON FUNCTION video_summary_retry_delay(integer, interval, interval) IS
+    'Exponential backoff: base after the first attempt, doubling after each further one, at most cap.';
+
+CREATE FUNCTION video_summary_check_transition() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.processing_status IS DISTINCT FROM OLD.processing_status
+        AND (OLD.processing_status, NEW.processing_status) NOT IN (
+            ('pending', 'processing'),
+            ('processing', 'completed'),
+            ('processing', 'failed'),
+            ('processing', 'pending'),
+            ('failed', 'pending'))
+    THEN
+        RAISE EXCEPTION 'video % cannot move from % to %',
+                OLD.id, OLD.processing_status, NEW.processing_status
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'video_summary_processing_transition';
+    END IF;
+    IF OLD.processing_status = 'pending' AND NEW.processing_status = 'processing' THEN
+        IF NEW.attempt IS DISTINCT FROM OLD.attempt + 1 THEN
+            RAISE EXCEPTION 'video % must be claimed as attempt %, not %',
+                    OLD.id, OLD.attempt + 1, NEW.attempt
+                USING ERRCODE = 'check_violation',
+                      CONSTRAINT = 'video_summary_attempt_fence';
+        END IF;
+    ELSIF NEW.attempt IS DISTINCT FROM OLD.attempt THEN
+        RAISE EXCEPTION 'video % keeps attempt % unless it is claimed (pending -> processing)',
+                OLD.id, OLD.attempt
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'video_summary_attempt_fence';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION video_summary_check_transition() IS
+    'Rejects a processing_status move outside the pipeline graph, and any change of attempt other than +1 on a claim.';
+
+CREATE TRIGGER video_summary_check_transition
+    BEFORE UPDATE ON video_summary
+    FOR EACH ROW
+    WHEN (OLD.processing_status IS DISTINCT FROM NEW.processing_status
+          OR OLD.attempt IS DISTINCT FROM NEW.attempt)
+    EXECUTE FUNCTION video_summary_check_transition();

@@ -3,8 +3,9 @@
 //! Both sides of every comparison come from here: the target database and
 //! a scratch database that PostgreSQL itself loaded from `schema.sql` or
 //! the migrations. Definitions are PostgreSQL's own deparsed text
-//! (`pg_get_constraintdef`, `pg_get_indexdef`, `pg_get_expr`), so two
-//! schemas built from different SQL compare equal when they mean the same.
+//! (`pg_get_constraintdef`, `pg_get_indexdef`, `pg_get_expr`,
+//! `pg_get_functiondef`, `pg_get_triggerdef`), so two schemas built from
+//! different SQL compare equal when they mean the same.
 
 use std::collections::BTreeMap;
 
@@ -17,10 +18,13 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 /// the production mark), not schema.
 pub const BOOKKEEPING_PREFIX: &str = "__";
 
-/// The tables of the `public` schema, by name.
+/// The tables and functions of the `public` schema.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schema {
+    /// By name.
     pub tables: BTreeMap<String, Table>,
+    /// By [`Function::signature`].
+    pub functions: BTreeMap<String, Function>,
     /// Objects push and generate cannot manage (views, sequences, ...),
     /// described for an error message.
     pub unsupported: Vec<String>,
@@ -39,6 +43,8 @@ pub struct Table {
     pub constraints: Vec<Constraint>,
     /// Indexes that back no constraint, by name.
     pub indexes: Vec<Index>,
+    /// Its triggers, by name.
+    pub triggers: Vec<Trigger>,
 }
 
 /// One column.
@@ -125,6 +131,44 @@ pub struct Index {
     pub definition: String,
 }
 
+/// A function (`prokind` 'f': plain and trigger functions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    /// Its identity: the quoted name and the input argument types,
+    /// `video_summary_retry_delay(integer, interval, interval)`; what
+    /// `DROP FUNCTION` and `COMMENT ON FUNCTION` take.
+    pub signature: String,
+    /// `pg_get_function_arguments`: the arguments with their names and
+    /// defaults, which `CREATE OR REPLACE` cannot change.
+    pub arguments: String,
+    /// `pg_get_function_result`, which `CREATE OR REPLACE` cannot change either.
+    pub result: String,
+    /// `pg_get_functiondef`: the whole `CREATE OR REPLACE FUNCTION` statement.
+    pub definition: String,
+    pub comment: Option<String>,
+}
+
+impl Function {
+    /// Whether `CREATE OR REPLACE` can turn this function into `other`.
+    pub fn replaceable_by(&self, other: &Self) -> bool {
+        self.signature == other.signature
+            && self.arguments == other.arguments
+            && self.result == other.result
+    }
+}
+
+/// A trigger on a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub name: String,
+    pub ident: String,
+    /// The [`Function::signature`] of the function it executes.
+    pub function: String,
+    /// `pg_get_triggerdef`: the whole `CREATE TRIGGER` statement.
+    pub definition: String,
+    pub comment: Option<String>,
+}
+
 impl Index {
     /// The definition without the index's name, so a renamed index still
     /// matches its old self.
@@ -162,7 +206,7 @@ impl Schema {
         if !self.unsupported.is_empty() {
             bail!(
                 "{source} has {}, which push and generate cannot manage (they handle tables, \
-                 columns, defaults, constraints, indexes and comments)",
+                 columns, defaults, constraints, indexes, functions, triggers and comments)",
                 self.unsupported.join(", ")
             );
         }
@@ -242,6 +286,36 @@ struct IndexRow {
     columns: Vec<String>,
     #[diesel(sql_type = Text)]
     definition: String,
+}
+
+#[derive(QueryableByName)]
+struct FunctionRow {
+    #[diesel(sql_type = Text)]
+    signature: String,
+    #[diesel(sql_type = Text)]
+    arguments: String,
+    #[diesel(sql_type = Text)]
+    result: String,
+    #[diesel(sql_type = Text)]
+    definition: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    comment: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct TriggerRow {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    ident: String,
+    #[diesel(sql_type = Text)]
+    function: String,
+    #[diesel(sql_type = Text)]
+    definition: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    comment: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -329,8 +403,40 @@ WHERE n.nspname = 'public' AND c.relkind = 'r'
 ORDER BY c.relname, ic.relname
 "#;
 
-// Everything in `public` that is not a table, column, constraint, index or
-// comment, except what an extension owns.
+// The same expression names a function here and in TRIGGERS, so a trigger
+// finds its function by signature.
+const FUNCTIONS: &str = r#"
+SELECT quote_ident(p.proname) || '(' || oidvectortypes(p.proargtypes) || ')' AS signature,
+       pg_get_function_arguments(p.oid) AS arguments,
+       pg_get_function_result(p.oid) AS result,
+       pg_get_functiondef(p.oid) AS definition,
+       obj_description(p.oid, 'pg_proc') AS comment
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = 'public' AND p.prokind = 'f'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                  AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY 1
+"#;
+
+// Constraint triggers (which have a pg_constraint row) are left to UNSUPPORTED.
+const TRIGGERS: &str = r#"
+SELECT c.relname::text AS table_name,
+       g.tgname::text AS name,
+       quote_ident(g.tgname) AS ident,
+       quote_ident(p.proname) || '(' || oidvectortypes(p.proargtypes) || ')' AS function,
+       pg_get_triggerdef(g.oid) AS definition,
+       obj_description(g.oid, 'pg_trigger') AS comment
+FROM pg_trigger g
+JOIN pg_class c ON c.oid = g.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_proc p ON p.oid = g.tgfoid
+WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT g.tgisinternal AND g.tgconstraint = 0
+ORDER BY c.relname, g.tgname
+"#;
+
+// Everything in `public` that is not a table, column, constraint, index,
+// function, trigger or comment, except what an extension owns.
 const UNSUPPORTED: &str = r#"
 SELECT description FROM (
     SELECT CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view '
@@ -350,16 +456,19 @@ SELECT description FROM (
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
                       AND d.objid = t.oid AND d.deptype = 'e')
     UNION ALL
-    SELECT 'function ' || p.proname
+    SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate '
+                          ELSE 'window function ' END || p.proname
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-    WHERE n.nspname = 'public'
+    WHERE n.nspname = 'public' AND p.prokind <> 'f'
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                       AND d.objid = p.oid AND d.deptype = 'e')
     UNION ALL
-    SELECT 'trigger ' || g.tgname || ' on ' || c.relname
+    SELECT CASE WHEN g.tgconstraint <> 0 THEN 'constraint trigger ' ELSE 'trigger ' END
+           || g.tgname || ' on ' || c.relname
     FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND NOT g.tgisinternal AND left(c.relname, 2) <> '__'
+      AND (g.tgconstraint <> 0 OR c.relkind <> 'r')
     UNION ALL
     SELECT CASE WHEN a.attidentity <> '' THEN 'identity column ' ELSE 'generated column ' END
            || c.relname || '.' || a.attname
@@ -382,10 +491,25 @@ pub async fn introspect(conn: &mut AsyncPgConnection) -> Result<Schema> {
     let columns: Vec<ColumnRow> = load(conn, COLUMNS, "columns").await?;
     let constraints: Vec<ConstraintRow> = load(conn, CONSTRAINTS, "constraints").await?;
     let indexes: Vec<IndexRow> = load(conn, INDEXES, "indexes").await?;
+    let functions: Vec<FunctionRow> = load(conn, FUNCTIONS, "functions").await?;
+    let triggers: Vec<TriggerRow> = load(conn, TRIGGERS, "triggers").await?;
     let unsupported: Vec<UnsupportedRow> = load(conn, UNSUPPORTED, "other objects").await?;
 
     let mut schema = Schema {
         tables: BTreeMap::new(),
+        functions: functions
+            .into_iter()
+            .map(|row| {
+                let function = Function {
+                    signature: row.signature,
+                    arguments: row.arguments,
+                    result: row.result,
+                    definition: row.definition,
+                    comment: row.comment,
+                };
+                (function.signature.clone(), function)
+            })
+            .collect(),
         unsupported: unsupported.into_iter().map(|r| r.description).collect(),
     };
     for row in tables {
@@ -401,6 +525,7 @@ pub async fn introspect(conn: &mut AsyncPgConnection) -> Result<Schema> {
                 columns: Vec::new(),
                 constraints: Vec::new(),
                 indexes: Vec::new(),
+                triggers: Vec::new(),
             },
         );
     }
@@ -451,6 +576,17 @@ pub async fn introspect(conn: &mut AsyncPgConnection) -> Result<Schema> {
                 unique: row.is_unique,
                 plain_columns: if row.plain { row.columns } else { Vec::new() },
                 definition: row.definition,
+            });
+        }
+    }
+    for row in triggers {
+        if let Some(table) = schema.tables.get_mut(&row.table_name) {
+            table.triggers.push(Trigger {
+                name: row.name,
+                ident: row.ident,
+                function: row.function,
+                definition: row.definition,
+                comment: row.comment,
             });
         }
     }

@@ -17,11 +17,7 @@ use mv_admin::schema_rs;
 use mv_admin::scratch::{schema_of_sql, with_scratch};
 
 fn add_language(sql: &str) -> String {
-    replace(
-        sql,
-        "    updated_at timestamptz NOT NULL DEFAULT now()\n);\nCOMMENT ON TABLE video_summary",
-        "    updated_at timestamptz NOT NULL DEFAULT now(),\n    language text\n);\nCOMMENT ON TABLE video_summary",
-    )
+    common::add_to_video_summary(sql, "language text")
 }
 
 #[derive(QueryableByName, Debug, PartialEq)]
@@ -286,8 +282,15 @@ async fn generate_is_byte_identical_for_the_same_input() {
     for _ in 0..2 {
         let workspace = Workspace::new();
         workspace.edit_schema(|sql| {
-            replace(&add_language(sql), "    channel_name text,\n", "")
+            let sql = replace(
+                &add_language(sql),
+                "least(greatest(attempt - 1, 0), 30)",
+                "least(greatest(attempt - 1, 0), 20)",
+            );
+            replace(&sql, "    channel_name text,\n", "")
                 + "CREATE INDEX tag_created_at_idx ON tag (created_at);\n"
+                + "CREATE FUNCTION tag_count() RETURNS bigint LANGUAGE sql STABLE \
+                   RETURN (SELECT count(*) FROM tag);\n"
         });
         let migration = plan_migration(
             &db.config(),
@@ -311,6 +314,12 @@ async fn generate_is_byte_identical_for_the_same_input() {
         up.contains("-- Loses data: drops column video_summary.channel_name"),
         "{up}"
     );
+    assert!(
+        up.contains("CREATE OR REPLACE FUNCTION public.video_summary_retry_delay"),
+        "{up}"
+    );
+    let down = String::from_utf8(outputs[0].1.clone()).expect("utf-8");
+    assert!(down.contains("DROP FUNCTION tag_count();"), "{down}");
 }
 
 #[tokio::test]
@@ -471,14 +480,15 @@ async fn bad_schema_sql_is_named_with_its_line() {
 
     let error = schema_of_sql(
         &db.config(),
-        "CREATE TABLE a (id text PRIMARY KEY);\nCREATE VIEW v AS SELECT id FROM a;\nCREATE SEQUENCE s;\n",
+        "CREATE TABLE a (id text PRIMARY KEY);\nCREATE VIEW v AS SELECT id FROM a;\nCREATE SEQUENCE s;\n\
+         CREATE PROCEDURE p() LANGUAGE sql AS 'SELECT 1';\n",
         "schema.sql",
     )
     .await
     .expect_err("unsupported");
     assert!(
         error.to_string().starts_with(
-            "schema.sql has sequence s, view v, which push and generate cannot manage"
+            "schema.sql has procedure p, sequence s, view v, which push and generate cannot manage"
         ),
         "{error}"
     );

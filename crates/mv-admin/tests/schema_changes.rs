@@ -2,15 +2,18 @@
 //! makes it equal to schema.sql; the generated migration gives the same
 //! schema as push, and its down.sql the schema from before; a destructive
 //! change is refused without --accept-data-loss and changes nothing.
+//! Functions and triggers are checked the same way, and their plans by the
+//! statements push ran.
 
 mod common;
 
 use common::{
-    Workspace, assert_same, normalized, replace, revert_last, row_counts, schema, seeded,
+    Workspace, add_to_video_summary, assert_same, normalized, replace, revert_last, row_counts,
+    schema, seeded,
 };
 use diesel_async::SimpleAsyncConnection;
 use mv_admin::generate::{plan_migration, write_migration};
-use mv_admin::plan::Rename;
+use mv_admin::plan::{Action, Plan, Rename};
 use mv_admin::push::{Options, Refusal, push};
 use mv_admin::scratch::{run_migrations_in, schema_of_sql};
 
@@ -44,7 +47,8 @@ struct Case {
     down_loses_data: bool,
 }
 
-async fn check(case: Case) {
+/// Returns the plan push applied.
+async fn check(case: Case) -> Plan {
     let workspace = Workspace::new();
     let (db, mut conn) = seeded().await;
     let before = schema(&mut conn).await;
@@ -80,7 +84,7 @@ async fn check(case: Case) {
             panic!("expected a data-loss refusal, got: {error:#}");
         };
         assert!(
-            steps.iter().any(|s| s.table == table
+            steps.iter().any(|s| s.table.as_deref() == Some(table)
                 && s.column.as_deref() == column
                 && s.rows.is_some_and(|n| n > 0)),
             "the refusal must name {table} {column:?} with its rows: {error:#}"
@@ -168,16 +172,355 @@ async fn check(case: Case) {
         &normalized(&before),
         "down.sql returns the schema to before",
     );
+    outcome.plan
 }
 
-fn add_to_video_summary(sql: &str, column: &str) -> String {
-    replace(
-        sql,
-        "    updated_at timestamptz NOT NULL DEFAULT now()\n);\nCOMMENT ON TABLE video_summary",
-        &format!(
-            "    updated_at timestamptz NOT NULL DEFAULT now(),\n    {column}\n);\nCOMMENT ON TABLE video_summary"
-        ),
-    )
+/// The actions of the plan's steps on `object` (a trigger's name or a
+/// function's signature), in order.
+fn actions_on(plan: &Plan, object: &str) -> Vec<Action> {
+    plan.steps()
+        .filter(|s| s.object.as_deref() == Some(object))
+        .map(|s| s.action)
+        .collect()
+}
+
+/// Where a step on `object` with `action` comes in the plan.
+fn position(plan: &Plan, action: Action, object: &str) -> usize {
+    plan.steps()
+        .position(|s| s.action == action && s.object.as_deref() == Some(object))
+        .unwrap_or_else(|| panic!("no {action:?} of {object} in {:#?}", plan.changes))
+}
+
+const RETRY_DELAY: &str = "video_summary_retry_delay(integer, interval, interval)";
+const CHECK_TRANSITION: &str = "video_summary_check_transition()";
+const TRIGGER_SQL: &str = "CREATE TRIGGER video_summary_check_transition
+    BEFORE UPDATE ON video_summary
+    FOR EACH ROW
+    WHEN (OLD.processing_status IS DISTINCT FROM NEW.processing_status
+          OR OLD.attempt IS DISTINCT FROM NEW.attempt)
+    EXECUTE FUNCTION video_summary_check_transition();
+";
+
+/// A trigger function and a trigger on tag, which has rows.
+const TAG_TRIGGER: &str = "
+CREATE FUNCTION tag_normalize() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.name := lower(trim(NEW.name));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tag_normalize BEFORE INSERT OR UPDATE OF name ON tag
+    FOR EACH ROW EXECUTE FUNCTION tag_normalize();
+COMMENT ON TRIGGER tag_normalize ON tag IS 'Keeps names trimmed and lower case.';
+";
+
+#[tokio::test]
+async fn add_a_function() {
+    let plan = check(Case {
+        name: "add_tag_slug",
+        edit: |sql| {
+            sql.to_string()
+                + "CREATE FUNCTION tag_slug(name text) RETURNS text
+    LANGUAGE sql IMMUTABLE RETURN replace(lower(trim(name)), ' ', '-');
+COMMENT ON FUNCTION tag_slug(text) IS 'The URL form of a tag''s name.';
+"
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    assert_eq!(
+        actions_on(&plan, "tag_slug(text)"),
+        [Action::CreateFunction, Action::Comment]
+    );
+}
+
+#[tokio::test]
+async fn change_a_function_body() {
+    let plan = check(Case {
+        name: "retry_delay_cap",
+        edit: |sql| {
+            replace(
+                sql,
+                "least(greatest(attempt - 1, 0), 30)",
+                "least(greatest(attempt - 1, 0), 20)",
+            )
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    // The signature and result stay: replaced in place, comment kept.
+    assert_eq!(actions_on(&plan, RETRY_DELAY), [Action::ReplaceFunction]);
+}
+
+#[tokio::test]
+async fn change_a_function_argument_name() {
+    let plan = check(Case {
+        name: "retry_delay_arguments",
+        edit: |sql| {
+            let sql = replace(
+                sql,
+                "video_summary_retry_delay(attempt integer, base interval, cap interval)",
+                "video_summary_retry_delay(attempt integer, base interval, max_delay interval)",
+            );
+            replace(&sql, "RETURN least(cap, ", "RETURN least(max_delay, ")
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    // CREATE OR REPLACE cannot rename an argument: dropped and made again,
+    // with its comment.
+    assert_eq!(
+        actions_on(&plan, RETRY_DELAY),
+        [
+            Action::DropFunction,
+            Action::CreateFunction,
+            Action::Comment
+        ]
+    );
+}
+
+#[tokio::test]
+async fn change_a_trigger_function_body() {
+    let plan = check(Case {
+        name: "check_transition_message",
+        edit: |sql| {
+            replace(
+                sql,
+                "'video % cannot move from % to %'",
+                "'video % may not move from % to %'",
+            )
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    // Replaced in place, so its trigger stays.
+    assert_eq!(
+        actions_on(&plan, CHECK_TRANSITION),
+        [Action::ReplaceFunction]
+    );
+    assert_eq!(actions_on(&plan, "video_summary_check_transition"), []);
+}
+
+#[tokio::test]
+async fn drop_a_function() {
+    let plan = check(Case {
+        name: "drop_retry_delay",
+        edit: |sql| {
+            let start = sql
+                .find("CREATE FUNCTION video_summary_retry_delay")
+                .expect("function");
+            let end = sql
+                .find("CREATE FUNCTION video_summary_check_transition")
+                .expect("function");
+            format!("{}{}", &sql[..start], &sql[end..])
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    let step = plan
+        .steps()
+        .find(|s| s.object.as_deref() == Some(RETRY_DELAY))
+        .expect("the drop shows in the plan");
+    assert_eq!(step.action, Action::DropFunction);
+    assert!(!step.destructive);
+    assert_eq!(step.table, None);
+}
+
+#[tokio::test]
+async fn change_a_function_comment() {
+    let plan = check(Case {
+        name: "retry_delay_comment",
+        edit: |sql| {
+            replace(
+                sql,
+                "'Exponential backoff: base after the first attempt,",
+                "'Exponential backoff (it''s capped): base after the first attempt,",
+            )
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    assert_eq!(actions_on(&plan, RETRY_DELAY), [Action::Comment]);
+    assert_eq!(plan.steps().count(), 1);
+}
+
+#[tokio::test]
+async fn add_a_trigger() {
+    let plan = check(Case {
+        name: "add_tag_normalize",
+        edit: |sql| sql.to_string() + TAG_TRIGGER,
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    // The function comes before the trigger that executes it.
+    assert!(
+        position(&plan, Action::CreateFunction, "tag_normalize()")
+            < position(&plan, Action::CreateTrigger, "tag_normalize")
+    );
+    assert_eq!(
+        actions_on(&plan, "tag_normalize"),
+        [Action::CreateTrigger, Action::Comment]
+    );
+}
+
+#[tokio::test]
+async fn add_a_table_with_a_trigger() {
+    let plan = check(Case {
+        name: "create_note_with_trigger",
+        edit: |sql| {
+            sql.to_string()
+                + "
+CREATE TABLE note (
+    id text PRIMARY KEY,
+    body text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE FUNCTION note_touch() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER note_touch BEFORE UPDATE ON note
+    FOR EACH ROW EXECUTE FUNCTION note_touch();
+"
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: true,
+    })
+    .await;
+    assert!(
+        position(&plan, Action::CreateFunction, "note_touch()")
+            < position(&plan, Action::CreateTrigger, "note_touch")
+    );
+}
+
+#[tokio::test]
+async fn change_a_trigger() {
+    let plan = check(Case {
+        name: "check_transition_columns",
+        edit: |sql| {
+            replace(
+                sql,
+                TRIGGER_SQL,
+                "CREATE TRIGGER video_summary_check_transition
+    BEFORE UPDATE OF processing_status, attempt ON video_summary
+    FOR EACH ROW
+    EXECUTE FUNCTION video_summary_check_transition();
+",
+            )
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    assert_eq!(
+        actions_on(&plan, "video_summary_check_transition"),
+        [Action::DropTrigger, Action::CreateTrigger]
+    );
+    assert_eq!(actions_on(&plan, CHECK_TRANSITION), []);
+}
+
+#[tokio::test]
+async fn change_a_trigger_comment() {
+    let plan = check(Case {
+        name: "check_transition_comment",
+        edit: |sql| {
+            sql.to_string()
+                + "COMMENT ON TRIGGER video_summary_check_transition ON video_summary IS 'The status graph.';\n"
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    assert_eq!(
+        actions_on(&plan, "video_summary_check_transition"),
+        [Action::Comment]
+    );
+}
+
+#[tokio::test]
+async fn drop_a_trigger() {
+    let plan = check(Case {
+        name: "drop_check_transition_trigger",
+        edit: |sql| replace(sql, TRIGGER_SQL, ""),
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    assert_eq!(
+        actions_on(&plan, "video_summary_check_transition"),
+        [Action::DropTrigger]
+    );
+}
+
+#[tokio::test]
+async fn drop_a_trigger_and_its_function() {
+    let plan = check(Case {
+        name: "drop_check_transition",
+        edit: |sql| {
+            let start = sql
+                .find("CREATE FUNCTION video_summary_check_transition")
+                .expect("function");
+            sql[..start].to_string()
+        },
+        expect: Expect::Safe,
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    // The trigger goes before the function it executes.
+    assert!(
+        position(&plan, Action::DropTrigger, "video_summary_check_transition")
+            < position(&plan, Action::DropFunction, CHECK_TRANSITION)
+    );
+    assert!(plan.destructive().is_empty());
+}
+
+#[tokio::test]
+async fn drop_a_table_with_a_trigger_and_its_function() {
+    let plan = check(Case {
+        name: "drop_video_summary",
+        edit: |sql| {
+            // video_summary with the tables that reference it and the
+            // functions after them.
+            let start = sql.find("CREATE TABLE video_summary (").expect("table");
+            let tag = sql.find("CREATE TABLE tag (").expect("table");
+            let keyframe = sql.find("CREATE TABLE keyframe (").expect("table");
+            format!("{}{}", &sql[..start], &sql[tag..keyframe])
+        },
+        expect: Expect::LosesData {
+            table: "video_summary",
+            column: None,
+        },
+        renames: &[],
+        down_loses_data: false,
+    })
+    .await;
+    assert!(
+        position(&plan, Action::DropTrigger, "video_summary_check_transition")
+            < position(&plan, Action::DropFunction, CHECK_TRANSITION)
+    );
 }
 
 #[tokio::test]

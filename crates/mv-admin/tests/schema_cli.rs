@@ -104,11 +104,11 @@ async fn edit_push_generate_check() {
         .stdout(contains(
             "crates/db/schema.sql matches the migrations; no migration was written",
         ));
+    // The repository's migrations and add_note, nothing more.
+    let count = |dir: &Path| std::fs::read_dir(dir).expect("dir").count();
     assert_eq!(
-        std::fs::read_dir(workspace.migrations())
-            .expect("dir")
-            .count(),
-        2
+        count(&workspace.migrations()),
+        count(&common::repository().join("migrations")) + 1
     );
     mv_admin(root, db.url())
         .arg("push")
@@ -116,6 +116,20 @@ async fn edit_push_generate_check() {
         .success()
         .stdout(contains(
             "the database already matches crates/db/schema.sql",
+        ));
+}
+
+/// What CI runs, on the repository's own files, which hold functions and a
+/// trigger.
+#[tokio::test]
+async fn generate_check_passes_on_the_repository() {
+    let (db, _conn) = seeded().await;
+    mv_admin(&common::repository(), db.url())
+        .args(["generate", "--check"])
+        .assert()
+        .success()
+        .stdout(contains(
+            "crates/db/schema.sql, migrations and crates/db/src/schema.rs agree",
         ));
 }
 

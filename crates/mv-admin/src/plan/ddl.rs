@@ -2,7 +2,7 @@
 //! PostgreSQL (`ident` fields) and definitions are its own deparsed text,
 //! so nothing here needs to understand SQL.
 
-use crate::catalog::{Column, Constraint, ConstraintKind, Index, Table};
+use crate::catalog::{Column, Constraint, ConstraintKind, Function, Index, Table, Trigger};
 
 /// A string literal; `standard_conforming_strings` is on since PostgreSQL 9.1.
 pub fn literal(text: &str) -> String {
@@ -144,7 +144,7 @@ pub fn comment_on_table(table: &Table, comment: Option<&str>) -> String {
     format!(
         "COMMENT ON TABLE {} IS {};",
         table.ident,
-        comment.map_or_else(|| "NULL".to_string(), literal)
+        comment_text(comment)
     )
 }
 
@@ -153,8 +153,47 @@ pub fn comment_on_column(table: &Table, column: &Column, comment: Option<&str>) 
         "COMMENT ON COLUMN {}.{} IS {};",
         table.ident,
         column.ident,
-        comment.map_or_else(|| "NULL".to_string(), literal)
+        comment_text(comment)
     )
+}
+
+/// The catalog's own `CREATE OR REPLACE FUNCTION` statement, which both
+/// creates and replaces.
+pub fn create_function(function: &Function) -> String {
+    format!("{};", function.definition.trim_end())
+}
+
+pub fn drop_function(function: &Function) -> String {
+    format!("DROP FUNCTION {};", function.signature)
+}
+
+pub fn comment_on_function(function: &Function) -> String {
+    format!(
+        "COMMENT ON FUNCTION {} IS {};",
+        function.signature,
+        comment_text(function.comment.as_deref())
+    )
+}
+
+pub fn create_trigger(trigger: &Trigger) -> String {
+    format!("{};", trigger.definition)
+}
+
+pub fn drop_trigger(table: &Table, trigger: &Trigger) -> String {
+    format!("DROP TRIGGER {} ON {};", trigger.ident, table.ident)
+}
+
+pub fn comment_on_trigger(table: &Table, trigger: &Trigger) -> String {
+    format!(
+        "COMMENT ON TRIGGER {} ON {} IS {};",
+        trigger.ident,
+        table.ident,
+        comment_text(trigger.comment.as_deref())
+    )
+}
+
+fn comment_text(comment: Option<&str>) -> String {
+    comment.map_or_else(|| "NULL".to_string(), literal)
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! The differ: two schemas in, the ordered steps between them out.
 //!
-//! Objects are matched by name (tables, columns) or by PostgreSQL's text of
-//! their definition (constraints, indexes), so a constraint that only
-//! changed its name is renamed rather than dropped and rebuilt.
+//! Objects are matched by name (tables, columns, triggers), by signature
+//! (functions) or by PostgreSQL's text of their definition (constraints,
+//! indexes), so a constraint that only changed its name is renamed rather
+//! than dropped and rebuilt.
 
 use std::collections::BTreeSet;
 
 use super::{Action, Hazard, Step, ddl};
-use crate::catalog::{Column, Constraint, ConstraintKind, Index, Schema, Table};
+use crate::catalog::{Column, Constraint, ConstraintKind, Function, Index, Schema, Table, Trigger};
 
 /// The steps that turn `current` into `desired`, in an order PostgreSQL
 /// accepts: what depends on an object goes before it, what an object
@@ -15,9 +16,13 @@ use crate::catalog::{Column, Constraint, ConstraintKind, Index, Schema, Table};
 pub fn diff(current: &Schema, desired: &Schema) -> Vec<Step> {
     let mut plan = Phases::default();
     let dropped_keys = dropped_keys(current, desired);
+    let dropped_functions = plan.change_functions(current, desired);
     for (name, table) in &current.tables {
         match desired.tables.get(name) {
-            Some(wanted) => plan.change_table(table, wanted, &dropped_keys),
+            Some(wanted) => {
+                plan.change_table(table, wanted, &dropped_keys);
+                plan.change_triggers(table, wanted, &dropped_functions);
+            }
             None => plan.drop_table(table, current, desired),
         }
     }
@@ -29,37 +34,49 @@ pub fn diff(current: &Schema, desired: &Schema) -> Vec<Step> {
     plan.into_steps()
 }
 
-/// The steps, grouped by when they must run.
+/// The steps, grouped by when they must run. Triggers are dropped first and
+/// created last: they execute a function and may name columns. Functions
+/// are dropped before the tables and columns a SQL-standard body depends on,
+/// and created once the tables and columns they read exist, before the
+/// constraints, indexes and triggers that may use them.
 #[derive(Default)]
 struct Phases {
+    drop_triggers: Vec<Step>,
     drop_foreign_keys: Vec<Step>,
     drop_constraints: Vec<Step>,
+    drop_functions: Vec<Step>,
     drop_tables: Vec<Step>,
     drop_columns: Vec<Step>,
     renames: Vec<Step>,
     create_tables: Vec<Step>,
     add_columns: Vec<Step>,
     alter_columns: Vec<Step>,
+    create_functions: Vec<Step>,
     add_constraints: Vec<Step>,
     create_indexes: Vec<Step>,
     add_foreign_keys: Vec<Step>,
+    create_triggers: Vec<Step>,
     comments: Vec<Step>,
 }
 
 impl Phases {
     fn into_steps(self) -> Vec<Step> {
         [
+            self.drop_triggers,
             self.drop_foreign_keys,
             self.drop_constraints,
+            self.drop_functions,
             self.drop_tables,
             self.drop_columns,
             self.renames,
             self.create_tables,
             self.add_columns,
             self.alter_columns,
+            self.create_functions,
             self.add_constraints,
             self.create_indexes,
             self.add_foreign_keys,
+            self.create_triggers,
             self.comments,
         ]
         .into_iter()
@@ -76,6 +93,11 @@ impl Phases {
             }) {
                 self.drop_foreign_keys.push(drop_constraint(table, fk));
             }
+        }
+        // Explicitly, so the plan shows them and their functions can go
+        // before the table does.
+        for trigger in &table.triggers {
+            self.drop_trigger(table, trigger);
         }
         self.drop_tables.push(
             Step::new(Action::DropTable, &table.name, ddl::drop_table(table)).hazard(
@@ -96,6 +118,9 @@ impl Phases {
         }
         for fk in table.foreign_keys() {
             self.add_foreign_keys.push(add_constraint(table, fk, None));
+        }
+        for trigger in &table.triggers {
+            self.create_trigger(table, trigger);
         }
         if table.comment.is_some() {
             self.comments.push(comment_on_table(table));
@@ -186,6 +211,115 @@ impl Phases {
 
         if current.comment != desired.comment {
             self.comments.push(comment_on_table(desired));
+        }
+    }
+
+    /// Plans every function's change; returns the signatures of those
+    /// dropped, for good or to be made again, whose triggers go with them.
+    fn change_functions<'a>(&mut self, current: &'a Schema, desired: &Schema) -> BTreeSet<&'a str> {
+        let mut dropped = BTreeSet::new();
+        for (signature, old) in &current.functions {
+            let new = desired.functions.get(signature);
+            if new.is_none_or(|new| !old.replaceable_by(new)) {
+                self.drop_functions.push(Step::function(
+                    Action::DropFunction,
+                    signature,
+                    ddl::drop_function(old),
+                ));
+                dropped.insert(signature.as_str());
+            }
+            match new {
+                Some(new) if dropped.contains(signature.as_str()) => self.create_function(new),
+                Some(new) => {
+                    if old.definition != new.definition {
+                        self.create_functions.push(Step::function(
+                            Action::ReplaceFunction,
+                            signature,
+                            ddl::create_function(new),
+                        ));
+                    }
+                    if old.comment != new.comment {
+                        self.comments.push(comment_on_function(new));
+                    }
+                }
+                None => {}
+            }
+        }
+        for (signature, new) in &desired.functions {
+            if !current.functions.contains_key(signature) {
+                self.create_function(new);
+            }
+        }
+        dropped
+    }
+
+    fn create_function(&mut self, function: &Function) {
+        self.create_functions.push(Step::function(
+            Action::CreateFunction,
+            &function.signature,
+            ddl::create_function(function),
+        ));
+        if function.comment.is_some() {
+            self.comments.push(comment_on_function(function));
+        }
+    }
+
+    /// Triggers match by name; one whose definition changed, or whose
+    /// function is dropped, is dropped and made again.
+    fn change_triggers(
+        &mut self,
+        current: &Table,
+        desired: &Table,
+        dropped_functions: &BTreeSet<&str>,
+    ) {
+        for old in &current.triggers {
+            let new = desired.triggers.iter().find(|t| t.name == old.name);
+            match new {
+                Some(new)
+                    if new.definition == old.definition
+                        && !dropped_functions.contains(old.function.as_str()) =>
+                {
+                    if new.comment != old.comment {
+                        self.comments.push(comment_on_trigger(desired, new));
+                    }
+                }
+                _ => {
+                    self.drop_trigger(current, old);
+                    if let Some(new) = new {
+                        self.create_trigger(desired, new);
+                    }
+                }
+            }
+        }
+        for new in &desired.triggers {
+            if !current.triggers.iter().any(|t| t.name == new.name) {
+                self.create_trigger(desired, new);
+            }
+        }
+    }
+
+    fn drop_trigger(&mut self, table: &Table, trigger: &Trigger) {
+        self.drop_triggers.push(
+            Step::new(
+                Action::DropTrigger,
+                &table.name,
+                ddl::drop_trigger(table, trigger),
+            )
+            .object(&trigger.name),
+        );
+    }
+
+    fn create_trigger(&mut self, table: &Table, trigger: &Trigger) {
+        self.create_triggers.push(
+            Step::new(
+                Action::CreateTrigger,
+                &table.name,
+                ddl::create_trigger(trigger),
+            )
+            .object(&trigger.name),
+        );
+        if trigger.comment.is_some() {
+            self.comments.push(comment_on_trigger(table, trigger));
         }
     }
 
@@ -355,6 +489,23 @@ fn comment_on_column(table: &Table, column: &Column) -> Step {
         ddl::comment_on_column(table, column, column.comment.as_deref()),
     )
     .column(&column.name)
+}
+
+fn comment_on_function(function: &Function) -> Step {
+    Step::function(
+        Action::Comment,
+        &function.signature,
+        ddl::comment_on_function(function),
+    )
+}
+
+fn comment_on_trigger(table: &Table, trigger: &Trigger) -> Step {
+    Step::new(
+        Action::Comment,
+        &table.name,
+        ddl::comment_on_trigger(table, trigger),
+    )
+    .object(&trigger.name)
 }
 
 fn count_values(table: &Table, column: &Column) -> String {

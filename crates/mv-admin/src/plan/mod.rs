@@ -36,6 +36,12 @@ pub enum Action {
     CreateIndex,
     DropIndex,
     RenameIndex,
+    CreateFunction,
+    /// `CREATE OR REPLACE` of a function whose arguments and result stay.
+    ReplaceFunction,
+    DropFunction,
+    CreateTrigger,
+    DropTrigger,
     Comment,
 }
 
@@ -72,10 +78,13 @@ impl Hazard {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
     pub action: Action,
-    pub table: String,
+    /// None for a function's steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
-    /// The constraint or index the step is about.
+    /// The constraint, index, trigger or function (by signature) the step
+    /// is about.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
     pub sql: String,
@@ -95,7 +104,7 @@ impl Step {
     fn new(action: Action, table: &str, sql: String) -> Self {
         Self {
             action,
-            table: table.to_string(),
+            table: Some(table.to_string()),
             column: None,
             object: None,
             sql,
@@ -104,6 +113,15 @@ impl Step {
             destructive: false,
             count_sql: None,
         }
+    }
+
+    /// A step on the function `signature`, which belongs to no table.
+    fn function(action: Action, signature: &str, sql: String) -> Self {
+        Self {
+            table: None,
+            ..Self::new(action, "", sql)
+        }
+        .object(signature)
     }
 
     fn column(mut self, column: &str) -> Self {
@@ -123,10 +141,15 @@ impl Step {
         self
     }
 
+    fn table_name(&self) -> &str {
+        self.table.as_deref().unwrap_or_default()
+    }
+
     fn target(&self) -> String {
-        match &self.column {
-            Some(column) => format!("{}.{column}", self.table),
-            None => self.table.clone(),
+        match (&self.column, &self.object) {
+            (Some(column), _) => format!("{}.{column}", self.table_name()),
+            (None, Some(object)) if self.table.is_none() => object.clone(),
+            _ => self.table_name().to_string(),
         }
     }
 
@@ -153,7 +176,7 @@ impl Step {
             }
             Hazard::Duplicates { columns } => format!(
                 "adds a unique key on {}({}) that {rows} existing rows violate",
-                self.table,
+                self.table_name(),
                 columns.join(", ")
             ),
         })
@@ -174,11 +197,11 @@ impl Step {
             Hazard::NullsInColumn => format!("Fails if {target} holds NULLs."),
             Hazard::NotNullWithoutDefault => format!(
                 "Fails if {} has rows: {target} is NOT NULL without a default.",
-                self.table
+                self.table_name()
             ),
             Hazard::Duplicates { columns } => format!(
                 "Fails if rows of {} share a value of ({}).",
-                self.table,
+                self.table_name(),
                 columns.join(", ")
             ),
         })

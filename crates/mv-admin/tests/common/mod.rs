@@ -93,6 +93,15 @@ pub fn replace(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
+/// schema.sql with `column` added as video_summary's last column.
+pub fn add_to_video_summary(sql: &str, column: &str) -> String {
+    replace(
+        sql,
+        "    last_error text,\n",
+        &format!("    last_error text,\n    {column},\n"),
+    )
+}
+
 /// Rows in every table, some with NULLs and duplicate titles, so the
 /// hazards have something to find.
 pub const SEED: &str = r#"
