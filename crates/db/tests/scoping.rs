@@ -5,8 +5,8 @@ mod common;
 
 use db::Error;
 use db::models::{
-    AiContent, Category, Keyframe, NewKeyframe, NewVideo, ProcessingStatus, Tag, VideoFilter,
-    VideoSummary,
+    AiContent, Category, Keyframe, NewKeyframe, NewVideo, ProcessingStatus, Tag, VideoChanges,
+    VideoFilter, VideoSummary,
 };
 use db::testing::TestDatabase;
 use diesel_async::AsyncPgConnection;
@@ -145,6 +145,11 @@ async fn writes_change_nothing_of_bobs() {
         VideoSummary::complete(c, "alice", &bobs, &AiContent::new("s", ["p"])).await,
     );
     assert_not_found("delete", VideoSummary::delete(c, "alice", &bobs).await);
+    let edit = VideoChanges {
+        title: Some("mine now"),
+        ..VideoChanges::default()
+    };
+    assert_not_found("edit", edit.apply(c, "alice", &bobs).await);
     assert_not_found(
         "tag attach",
         Tag::attach(c, "alice", &bobs, &["new-tag"]).await,

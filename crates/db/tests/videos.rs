@@ -3,7 +3,9 @@
 mod common;
 
 use db::Error;
-use db::models::{AiContent, NewVideo, ProcessingStatus, Tag, VideoFilter, VideoSummary};
+use db::models::{
+    AiContent, NewVideo, ProcessingStatus, Tag, VideoChanges, VideoFilter, VideoSummary,
+};
 use db::testing::TestDatabase;
 
 #[tokio::test]
@@ -444,4 +446,67 @@ async fn a_chosen_id_and_time_are_kept_and_the_owner_is_found() {
         matches!(blank, Err(Error::InvalidInput { field: "id", .. })),
         "{blank:?}"
     );
+}
+
+#[tokio::test]
+async fn details_can_be_edited_and_cleared() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    let edited = VideoChanges {
+        title: Some("  A better title "),
+        channel_name: Some(Some("Channel")),
+        duration: Some(Some(90)),
+        ..VideoChanges::default()
+    }
+    .apply(&mut conn, "alice", &video.id)
+    .await
+    .expect("edited");
+    assert_eq!(edited.title, "A better title");
+    assert_eq!(edited.channel_name.as_deref(), Some("Channel"));
+    assert_eq!(edited.duration, Some(90));
+    assert!(edited.updated_at >= video.updated_at);
+    assert_eq!(
+        edited.youtube_url, video.youtube_url,
+        "untouched fields stay"
+    );
+
+    let cleared = VideoChanges {
+        channel_name: Some(None),
+        ..VideoChanges::default()
+    }
+    .apply(&mut conn, "alice", &video.id)
+    .await
+    .expect("cleared");
+    assert_eq!(
+        (cleared.channel_name.as_deref(), cleared.title.as_str()),
+        (None, "A better title")
+    );
+
+    for (changes, field) in [
+        (
+            VideoChanges {
+                title: Some(" "),
+                ..VideoChanges::default()
+            },
+            "title",
+        ),
+        (
+            VideoChanges {
+                duration: Some(Some(-3)),
+                ..VideoChanges::default()
+            },
+            "duration",
+        ),
+    ] {
+        match changes.apply(&mut conn, "alice", &video.id).await {
+            Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    let after = VideoSummary::find(&mut conn, "alice", &video.id)
+        .await
+        .expect("found");
+    assert_eq!(after, cleared, "refused edits change nothing");
 }

@@ -16,7 +16,7 @@ pub use label::{Category, MAX_NAME_LEN, Tag};
 pub use processing_status::{ProcessingStatus, UnknownStatus};
 pub use user::{NewUser, User};
 pub use video_summary::{
-    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewVideo, StatusCounts, VideoFilter, VideoListItem,
-    VideoPage, VideoSummary,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewVideo, StatusCounts, VideoChanges, VideoFilter,
+    VideoListItem, VideoPage, VideoSummary,
 };
 pub use youtube::{is_video_id, parse_youtube_id};

@@ -157,6 +157,52 @@ define_sql_function! {
     ) -> diesel::sql_types::Nullable<T>;
 }
 
+/// Edits to a saved video's details. `None` leaves a field as it is; for the
+/// optional fields, `Some(None)` clears it.
+#[derive(Debug, Clone, Copy, Default, AsChangeset)]
+#[diesel(table_name = video_summary, check_for_backend(diesel::pg::Pg))]
+pub struct VideoChanges<'a> {
+    pub title: Option<&'a str>,
+    pub description: Option<Option<&'a str>>,
+    pub channel_name: Option<Option<&'a str>>,
+    pub duration: Option<Option<i32>>,
+    pub thumbnail_url: Option<Option<&'a str>>,
+}
+
+impl VideoChanges<'_> {
+    /// Applies the edits to the user's video and sets `updated_at`; returns
+    /// the video as it is now.
+    pub async fn apply(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: &str,
+    ) -> Result<VideoSummary> {
+        if self.title.is_some_and(|title| title.trim().is_empty()) {
+            return Err(Error::invalid("title", "must not be empty"));
+        }
+        if let Some(duration) = self.duration.flatten().filter(|d| *d < 0) {
+            return Err(Error::invalid(
+                "duration",
+                format!("{duration} is negative"),
+            ));
+        }
+        let changes = Self {
+            title: self.title.map(str::trim),
+            ..*self
+        };
+        diesel::update(video_summary::table)
+            .filter(video_summary::id.eq(id))
+            .filter(video_summary::user_id.eq(user_id))
+            .set((changes, video_summary::updated_at.eq(dsl::now)))
+            .returning(VideoSummary::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found("video_summary", id))
+    }
+}
+
 /// One line of a user's list: only what a list shows.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Serialize)]
 pub struct VideoListItem {
