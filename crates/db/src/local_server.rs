@@ -47,11 +47,12 @@ pub enum LocalServerError {
     Command { action: String, detail: String },
     #[error("the server in {dir} did not accept connections within {secs} s; see {log}", secs = START_TIMEOUT.as_secs())]
     StartTimeout { dir: PathBuf, log: PathBuf },
-    #[error("{context}: {source}")]
+    // The cause is in the message, not a `source`: printed chains would
+    // repeat it.
+    #[error("{context}: {cause}")]
     Io {
         context: String,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -59,7 +60,7 @@ type Result<T, E = LocalServerError> = std::result::Result<T, E>;
 
 fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> LocalServerError {
     let context = context.into();
-    move |source| LocalServerError::Io { context, source }
+    move |cause| LocalServerError::Io { context, cause }
 }
 
 /// How a cluster is configured when it is first created.
@@ -238,7 +239,7 @@ impl LocalServer {
             .await
             .map_err(|e| LocalServerError::Io {
                 context: "waiting for the cluster lock".into(),
-                source: std::io::Error::other(e),
+                cause: std::io::Error::other(e),
             })?
             .map_err(io_err(format!("locking {}", path.display())))
     }
