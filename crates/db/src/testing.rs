@@ -644,6 +644,20 @@ pub async fn snapshot(conn: &mut AsyncPgConnection) -> String {
         .digest
 }
 
+/// The number a `SELECT count(*) AS count ...` query returns.
+pub async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .count
+}
+
 /// Runs a clean-up to its end from `Drop`, which is synchronous and may run
 /// inside a runtime: on a thread and a runtime of its own.
 fn run_detached<T: Send + 'static>(task: impl Future<Output = T> + Send + 'static) {

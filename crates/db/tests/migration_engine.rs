@@ -7,24 +7,10 @@ use std::time::{Duration, Instant};
 use db::migrations::{
     self, DataLoss, DataLossPolicy, MigrateError, MigrationSet, Options, Outcome, Resolution,
 };
-use db::testing::{MigrationDir, TestDatabase};
+use db::testing::{MigrationDir, TestDatabase, count};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-}
-
-async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .count
-}
 
 async fn table_exists(conn: &mut AsyncPgConnection, name: &str) -> bool {
     #[derive(QueryableByName)]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use db::local_server::{LocalServer, ServerOptions};
 use db::models::{AiContent, NewKeyframe, NewUser};
 use db::pipeline::{self, RetryPolicy};
-use db::testing::{DestroyOnDrop, TestDatabase};
+use db::testing::{DestroyOnDrop, TestDatabase, count};
 use db::{Db, DbConfig, Error};
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
@@ -127,20 +127,6 @@ impl Load {
         }
         outcomes
     }
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-}
-
-async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(conn)
-        .await
-        .expect(sql)
-        .count
 }
 
 async fn remaining(conn: &mut AsyncPgConnection) -> i64 {

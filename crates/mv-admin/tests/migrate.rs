@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use db::migrations::{LOCK_KEY, MigrationSet, checksum};
-use db::testing::{MigrationDir, TestDatabase, schema_snapshot};
+use db::testing::{MigrationDir, TestDatabase, count, schema_snapshot};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Int4, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -38,20 +38,6 @@ async fn run(db: &TestDatabase, args: &[&str]) -> Output {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
-}
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-}
-
-async fn count(conn: &mut AsyncPgConnection, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .count
 }
 
 #[derive(QueryableByName)]
