@@ -5,6 +5,7 @@
 //! it as it found it: `scripts/bench/restore.sql` removes what `create` added
 //! and moves back what `status` moved.
 
+use crate::say;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -192,7 +193,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         if workload.writes() {
             Dataset::restore(&mut *db.get().await?).await?;
         }
-        println!("{}", serde_json::to_string(&measured?)?);
+        say!("{}", serde_json::to_string(&measured?)?);
     }
     Ok(())
 }

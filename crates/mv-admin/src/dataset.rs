@@ -7,6 +7,7 @@
 //! transaction: a failure midway leaves the tables as they were, and a run
 //! over a complete dataset changes nothing.
 
+use crate::say;
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -110,18 +111,18 @@ pub async fn run(context: &Context, users: u64, videos: u64) -> Result<()> {
     let outcome = outcome?;
     let seconds = started.elapsed().as_secs_f64();
     match outcome {
-        Outcome::Loaded { rows } if context.json => println!(
+        Outcome::Loaded { rows } if context.json => say!(
             "{}",
             json!({ "loaded": true, "users": users, "videos": videos, "rows": rows, "seconds": seconds })
         ),
-        Outcome::Loaded { rows } => println!(
+        Outcome::Loaded { rows } => say!(
             "loaded the benchmark dataset: {users} users, {videos} videos, {rows} rows in {seconds:.1} s"
         ),
-        Outcome::AlreadyLoaded if context.json => println!(
+        Outcome::AlreadyLoaded if context.json => say!(
             "{}",
             json!({ "loaded": false, "users": users, "videos": videos })
         ),
-        Outcome::AlreadyLoaded => println!(
+        Outcome::AlreadyLoaded => say!(
             "the benchmark dataset of {users} users and {videos} videos is already loaded; nothing changed"
         ),
     }

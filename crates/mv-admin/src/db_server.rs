@@ -1,6 +1,7 @@
 //! `mv-admin db`: the local PostgreSQL server used when no DATABASE_URL is
 //! set, and the production mark of the configured database.
 
+use crate::say;
 use std::io::IsTerminal;
 
 use anyhow::{Context as _, Result, bail};
@@ -56,21 +57,21 @@ pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
                 .await
                 .context("Failed to start the local server")?;
             if context.json {
-                println!("{}", json!({ "started": started, "url": url }));
+                say!("{}", json!({ "started": started, "url": url }));
             } else if started {
-                println!("started the local server: {url}");
+                say!("started the local server: {url}");
             } else {
-                println!("the local server is already running: {url}");
+                say!("the local server is already running: {url}");
             }
         }
         DbCommand::Stop => {
             let stopped = server.stop().await?;
             if context.json {
-                println!("{}", json!({ "stopped": stopped }));
+                say!("{}", json!({ "stopped": stopped }));
             } else if stopped {
-                println!("stopped the local server in {}", server.home().display());
+                say!("stopped the local server in {}", server.home().display());
             } else {
-                println!("the local server is not running");
+                say!("the local server is not running");
             }
         }
         DbCommand::Status => {
@@ -82,9 +83,9 @@ pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
                 "url": server.url(LOCAL_DATABASE),
             });
             if context.json {
-                println!("{status}");
+                say!("{status}");
             } else {
-                println!(
+                say!(
                     "state  {}",
                     if running {
                         "running"
@@ -94,12 +95,12 @@ pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
                         "not created"
                     }
                 );
-                println!("dir    {}", server.home().display());
-                println!("url    {}", server.url(LOCAL_DATABASE));
+                say!("dir    {}", server.home().display());
+                say!("url    {}", server.url(LOCAL_DATABASE));
             }
         }
         DbCommand::Url => {
-            println!(
+            say!(
                 "{}",
                 local_database_url()
                     .await
@@ -116,7 +117,7 @@ pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
                 bail!("not confirmed; nothing was deleted (pass --yes to skip the question)");
             }
             server.destroy().await?;
-            println!("deleted the local cluster in {}", server.home().display());
+            say!("deleted the local cluster in {}", server.home().display());
         }
         DbCommand::Mark { .. } | DbCommand::Unmark { .. } => {}
     }
@@ -127,9 +128,9 @@ async fn run_mark(context: &Context, environment: Environment) -> Result<()> {
     let mut conn = context.connect().await?;
     mark::mark(&mut conn, environment).await?;
     if context.json {
-        println!("{}", json!({ "marked": environment.as_str() }));
+        say!("{}", json!({ "marked": environment.as_str() }));
     } else {
-        println!(
+        say!(
             "marked the database {}; push now refuses it",
             environment.as_str()
         );
@@ -141,9 +142,9 @@ async fn run_unmark(context: &Context, yes: bool) -> Result<()> {
     let mut conn = context.connect().await?;
     let Some(previous) = mark::read(&mut conn).await? else {
         if context.json {
-            println!("{}", json!({ "unmarked": null }));
+            say!("{}", json!({ "unmarked": null }));
         } else {
-            println!("the database has no mark");
+            say!("the database has no mark");
         }
         return Ok(());
     };
@@ -156,9 +157,9 @@ async fn run_unmark(context: &Context, yes: bool) -> Result<()> {
     }
     mark::unmark(&mut conn).await?;
     if context.json {
-        println!("{}", json!({ "unmarked": previous }));
+        say!("{}", json!({ "unmarked": previous }));
     } else {
-        println!("removed the {previous} mark");
+        say!("removed the {previous} mark");
     }
     Ok(())
 }

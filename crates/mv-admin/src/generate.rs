@@ -3,6 +3,7 @@
 //! `schema.rs` agree. It compares scratch databases only, never the
 //! developer's, so it works after a push.
 
+use crate::say;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -102,16 +103,16 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     .await?;
     let Some(migration) = migration else {
         if context.json {
-            println!("{}", json!({ "written": null }));
+            say!("{}", json!({ "written": null }));
         } else {
-            println!("{source} matches the migrations; no migration was written");
+            say!("{source} matches the migrations; no migration was written");
         }
         return Ok(());
     };
     let folder = migration_folder(&args.migrations, &version, name)?;
     write_migration(&folder, &migration)?;
     if context.json {
-        println!(
+        say!(
             "{}",
             json!({
                 "written": folder.display().to_string(),
@@ -121,10 +122,10 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         );
         return Ok(());
     }
-    println!("wrote {}/up.sql and down.sql", folder.display());
+    say!("wrote {}/up.sql and down.sql", folder.display());
     for (file, plan) in [("up.sql", &migration.up), ("down.sql", &migration.down)] {
         if loses_data(plan) {
-            println!("note: {file} loses data; the statements that do are marked in it");
+            say!("note: {file} loses data; the statements that do are marked in it");
         }
     }
     Ok(())
@@ -142,7 +143,7 @@ async fn run_check(context: &Context, args: &Args, sql: &str, source: &str) -> R
     )
     .await?;
     if context.json {
-        println!(
+        say!(
             "{}",
             json!({
                 "agree": found.is_empty(),
@@ -152,16 +153,16 @@ async fn run_check(context: &Context, args: &Args, sql: &str, source: &str) -> R
         );
     } else {
         if !found.steps.is_empty() {
-            println!(
+            say!(
                 "{source} differs from what {} produce; `mv-admin generate <name>` would write:",
                 args.migrations.display()
             );
             for step in &found.steps {
-                println!("    {}", step.sql.replace('\n', "\n    "));
+                say!("    {}", step.sql.replace('\n', "\n    "));
             }
         }
         if let Some(difference) = &found.schema_rs {
-            println!(
+            say!(
                 "{} differs from what {} produce ({difference}); run `mv-admin schema` on a \
                  migrated database",
                 args.schema_rs.display(),
@@ -177,7 +178,7 @@ async fn run_check(context: &Context, args: &Args, sql: &str, source: &str) -> R
         );
     }
     if !context.json {
-        println!(
+        say!(
             "{source}, {} and {} agree",
             args.migrations.display(),
             args.schema_rs.display()

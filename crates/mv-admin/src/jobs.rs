@@ -1,5 +1,6 @@
 //! `mv-admin jobs`: the processing queue at a glance, for operators.
 
+use crate::say;
 use std::fmt::Write as _;
 
 use anyhow::{Context as _, Result};
@@ -16,7 +17,7 @@ pub async fn run(context: &Context, _args: Args) -> Result<()> {
         .await
         .context("Failed to read the processing queue")?;
     if context.json {
-        println!("{}", serde_json::to_string(&stats)?);
+        say!("{}", serde_json::to_string(&stats)?);
     } else {
         print!("{}", render(&stats));
     }

@@ -43,6 +43,16 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> Result<()> {
     write_stdout(&mut std::io::stdout().lock(), &text)
 }
 
+/// `println!` through [`print`]: a closed pipe (`| head`) ends the output
+/// quietly instead of panicking, and other write errors become the command's
+/// error. Use it in functions returning `anyhow::Result`.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::print(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
 /// Writes human output on stdout, without styles where they do not belong.
 pub fn print(text: &str) -> Result<()> {
     write_stdout(&mut anstream::stdout().lock(), text)

@@ -1,6 +1,7 @@
 //! `mv-admin push`: makes a development database match `schema.sql` at
 //! once, in one transaction, without writing a migration.
 
+use crate::say;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
@@ -89,9 +90,11 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     };
     let mut conn = context.connect().await?;
     let json = context.json;
+    // Each statement as it runs; a reader that went away does not stop the
+    // push, which is already under way.
     let mut print = |step: &Step| {
         if !json {
-            println!("{}", step.sql);
+            let _ = crate::output::print(&format!("{}\n", step.sql));
         }
     };
     let outcome = push(&mut conn, &desired, &options, &mut print).await?;
@@ -104,7 +107,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         written = Some(args.schema_rs.display().to_string());
     }
     if json {
-        println!(
+        say!(
             "{}",
             json!({
                 "dry_run": args.dry_run,
@@ -123,24 +126,24 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
                 } else {
                     "safe here"
                 };
-                println!("-- {verdict}: {risk}");
+                say!("-- {verdict}: {risk}");
             }
-            println!("{}", step.sql);
+            say!("{}", step.sql);
         }
-        println!(
+        say!(
             "dry run: {} statement(s) planned; nothing was changed",
             outcome.plan.steps().count()
         );
     } else if outcome.plan.is_empty() {
-        println!("the database already matches {source}");
+        say!("the database already matches {source}");
     } else {
-        println!(
+        say!(
             "applied {} statement(s) in one transaction",
             outcome.plan.steps().count()
         );
     }
     if let Some(path) = written {
-        println!("wrote {path}");
+        say!("wrote {path}");
     }
     Ok(())
 }

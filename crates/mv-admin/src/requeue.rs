@@ -1,5 +1,6 @@
 //! `mv-admin videos requeue`: gives a user's failed video another attempt.
 
+use crate::say;
 use anyhow::{Context as _, Result};
 use db::models::User;
 use db::pipeline::{self, JobState};
@@ -21,9 +22,9 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     let user = User::find_by_id_or_email(&mut conn, &args.user).await?;
     let state = requeue(&mut conn, &user.id, &args.id).await?;
     if context.json {
-        println!("{}", serde_json::to_string(&state)?);
+        say!("{}", serde_json::to_string(&state)?);
     } else {
-        println!(
+        say!(
             "video {} is pending again after {} attempt(s){}",
             state.id,
             state.attempt,

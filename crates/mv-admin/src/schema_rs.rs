@@ -2,6 +2,7 @@
 //! `diesel print-schema` (with `with_docs = "only-database-comments"`), so the
 //! file can be regenerated and checked without diesel_cli.
 
+use crate::say;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -36,11 +37,11 @@ pub async fn run(context: &crate::Context, args: Args) -> Result<()> {
                 args.file.display()
             );
         }
-        println!("{} matches the database", args.file.display());
+        say!("{} matches the database", args.file.display());
     } else {
         std::fs::write(&args.file, &generated)
             .with_context(|| format!("Failed to write {}", args.file.display()))?;
-        println!("wrote {}", args.file.display());
+        say!("wrote {}", args.file.display());
     }
     Ok(())
 }

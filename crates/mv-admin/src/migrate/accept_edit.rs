@@ -1,6 +1,7 @@
 //! `mv-admin migrate accept-edit`: records the new checksum of an applied
 //! migration that was edited on purpose.
 
+use crate::say;
 use anyhow::Result;
 use clap::builder::NonEmptyStringValueParser;
 use db::migrations::{self, Changed, MigrationSet, Options};
@@ -30,11 +31,13 @@ pub async fn run(
 ) -> Result<()> {
     let changed = accept_edit(conn, set, options, &args.migration, &args.reason).await?;
     if context.json {
-        println!("{}", json!({ "accepted": changed, "reason": args.reason }));
+        say!("{}", json!({ "accepted": changed, "reason": args.reason }));
     } else {
-        println!(
+        say!(
             "accepted the edit of {}: checksum {} is now {} (logged with the reason)",
-            changed.name, changed.recorded, changed.current
+            changed.name,
+            changed.recorded,
+            changed.current
         );
     }
     Ok(())

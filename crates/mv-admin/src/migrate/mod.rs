@@ -2,6 +2,7 @@
 //! the engine's lock and checks; its subcommands show, revert, redo, accept
 //! an edit and resolve a failure.
 
+use crate::say;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,7 +170,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     match args.command {
         None => {
             let report = apply(&mut conn, &set, &options).await?;
-            print_report(context, &report);
+            print_report(context, &report)?;
             Ok(())
         }
         Some(MigrateCommand::Status) => status::run(context, &mut conn, &set).await,
@@ -210,18 +211,19 @@ pub async fn apply_pending(conn: &mut AsyncPgConnection) -> Result<Vec<String>> 
 }
 
 /// Prints what a command did: JSON, or one line per migration.
-pub fn print_report(context: &Context, report: &Report) {
+pub fn print_report(context: &Context, report: &Report) -> Result<()> {
     if context.json {
-        println!("{}", serde_json::to_string(report).unwrap_or_default());
-        return;
+        say!("{}", serde_json::to_string(report).unwrap_or_default());
+        return Ok(());
     }
     for done in &report.reverted {
-        println!("reverted {}", done.name);
+        say!("reverted {}", done.name);
     }
     for done in &report.applied {
-        println!("applied {}", done.name);
+        say!("applied {}", done.name);
     }
     if report.applied.is_empty() && report.reverted.is_empty() {
-        println!("the database is up to date; nothing was applied");
+        say!("the database is up to date; nothing was applied");
     }
+    Ok(())
 }

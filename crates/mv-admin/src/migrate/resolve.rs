@@ -1,6 +1,7 @@
 //! `mv-admin migrate resolve`: says what became of a migration that failed
 //! or was interrupted outside a transaction, so migrations run again.
 
+use crate::say;
 use anyhow::Result;
 use db::migrations::{self, Options, Resolution, Unfinished};
 use diesel_async::AsyncPgConnection;
@@ -55,9 +56,9 @@ pub async fn run(
         Resolution::Completed => "completed",
     };
     if context.json {
-        println!("{}", json!({ "resolved": resolved, "as": outcome }));
+        say!("{}", json!({ "resolved": resolved, "as": outcome }));
     } else {
-        println!(
+        say!(
             "recorded {} as {outcome}; migrations can run again",
             resolved.name
         );

@@ -35,7 +35,7 @@ pub async fn run(
         DataLossPolicy::Ask(&mut ask)
     };
     let report = revert(conn, set, options, args.steps as usize, policy, redo).await?;
-    print_report(context, &report);
+    print_report(context, &report)?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! `mv-admin migrate status`: what is applied, pending, changed, missing or
 //! failed. It reads only and takes no lock.
 
+use crate::say;
 use anyhow::Result;
 use db::migrations::{self, MigrationSet, Status};
 use diesel_async::AsyncPgConnection;
@@ -14,7 +15,7 @@ pub async fn run(
 ) -> Result<()> {
     let status = status(conn, set).await?;
     if context.json {
-        println!("{}", serde_json::to_string(&status)?);
+        say!("{}", serde_json::to_string(&status)?);
     } else {
         print!("{}", render(&status));
     }
