@@ -5,7 +5,6 @@
 //! it as it found it: `scripts/bench/restore.sql` removes what `create` added
 //! and moves back what `status` moved.
 
-use crate::say;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +21,7 @@ use serde::Serialize;
 
 use crate::Context;
 use crate::dataset::Id;
+use crate::say;
 
 /// Undoes what the workloads change; shared with scripts/bench.sh.
 pub const RESTORE_SQL: &str = include_str!("../../../scripts/bench/restore.sql");

@@ -7,10 +7,8 @@
 //! transaction: a failure midway leaves the tables as they were, and a run
 //! over a complete dataset changes nothing.
 
-use crate::say;
 use std::error::Error as StdError;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,6 +22,8 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::Context;
+use crate::output::progress_bar;
+use crate::say;
 
 /// Tags in the dataset, whatever its size.
 pub const TAGS: u64 = 200;
@@ -97,14 +97,13 @@ pub enum Outcome {
 /// `mv-admin seed --users N --videos N`: loads the dataset and says so.
 pub async fn run(context: &Context, users: u64, videos: u64) -> Result<()> {
     let mut client = context.client().await?;
-    let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::new(row_count(users, videos)).with_style(
-            ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} rows, {eta} left")
-                .context("Failed to set up the progress bar")?,
-        )
-    } else {
-        ProgressBar::hidden()
-    };
+    // Drawn only where the output module draws bars (a terminal on stderr),
+    // with the rows and time left that a long load wants.
+    let progress = progress_bar(row_count(users, videos), "loading");
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {human_pos}/{human_len} rows, {eta} left")
+            .context("Failed to set up the progress bar")?,
+    );
     let started = Instant::now();
     let outcome = load(&mut client, users, videos, &progress).await;
     progress.finish_and_clear();

@@ -1,7 +1,6 @@
 //! `mv-admin db`: the local PostgreSQL server used when no DATABASE_URL is
 //! set, and the production mark of the configured database.
 
-use crate::say;
 use std::io::IsTerminal;
 
 use anyhow::{Context as _, Result, bail};
@@ -12,6 +11,7 @@ use serde_json::json;
 
 use crate::Context;
 use crate::mark::{self, Environment};
+use crate::say;
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {

@@ -3,7 +3,6 @@
 //! `schema.rs` agree. It compares scratch databases only, never the
 //! developer's, so it works after a push.
 
-use crate::say;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -13,6 +12,7 @@ use serde_json::json;
 
 use crate::catalog::{Schema, introspect};
 use crate::plan::{self, Plan, Rename, Step, rename::reversed};
+use crate::say;
 use crate::schema_rs::{self, SCHEMA_FILE, first_difference};
 use crate::scratch::{self, execute_file, run_migrations_in, with_scratch};
 use crate::{Context, MIGRATIONS_DIR, SCHEMA_SQL};

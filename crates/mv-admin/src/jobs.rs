@@ -1,12 +1,12 @@
 //! `mv-admin jobs`: the processing queue at a glance, for operators.
 
-use crate::say;
 use std::fmt::Write as _;
 
 use anyhow::{Context as _, Result};
 use db::pipeline::{self, QueueStats};
 
 use crate::Context;
+use crate::say;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}

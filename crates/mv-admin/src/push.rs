@@ -1,7 +1,6 @@
 //! `mv-admin push`: makes a development database match `schema.sql` at
 //! once, in one transaction, without writing a migration.
 
-use crate::say;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
@@ -11,6 +10,7 @@ use serde_json::json;
 use crate::catalog::{Schema, introspect};
 use crate::mark::{self, Environment};
 use crate::plan::{self, Plan, Rename, Step};
+use crate::say;
 use crate::schema_rs::{self, SCHEMA_FILE};
 use crate::{Context, SCHEMA_SQL, scratch};
 

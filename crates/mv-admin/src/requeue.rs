@@ -1,12 +1,12 @@
 //! `mv-admin videos requeue`: gives a user's failed video another attempt.
 
-use crate::say;
 use anyhow::{Context as _, Result};
 use db::models::User;
 use db::pipeline::{self, JobState};
 use diesel_async::AsyncPgConnection;
 
 use crate::Context;
+use crate::say;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -2,7 +2,6 @@
 //! `diesel print-schema` (with `with_docs = "only-database-comments"`), so the
 //! file can be regenerated and checked without diesel_cli.
 
-use crate::say;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -10,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use diesel_async::AsyncPgConnection;
 
 use crate::catalog::{Schema, Table, introspect};
+use crate::say;
 
 /// Where `diesel.toml` says the schema lives, from the repository root.
 pub const SCHEMA_FILE: &str = "crates/db/src/schema.rs";

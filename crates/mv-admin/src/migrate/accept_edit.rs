@@ -1,7 +1,6 @@
 //! `mv-admin migrate accept-edit`: records the new checksum of an applied
 //! migration that was edited on purpose.
 
-use crate::say;
 use anyhow::Result;
 use clap::builder::NonEmptyStringValueParser;
 use db::migrations::{self, Changed, MigrationSet, Options};
@@ -10,6 +9,7 @@ use serde_json::json;
 
 use super::{engine_error, version_arg};
 use crate::Context;
+use crate::say;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -2,7 +2,6 @@
 //! the engine's lock and checks; its subcommands show, revert, redo, accept
 //! an edit and resolve a failure.
 
-use crate::say;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use clap::Subcommand;
 use db::migrations::{self, Direction, Event, MigrateError, MigrationSet, Options, Report};
 use diesel_async::AsyncPgConnection;
 
+use crate::say;
 use crate::{Context, EXIT_LOCK_TIMEOUT, ExitStatus};
 
 pub mod accept_edit;

@@ -1,7 +1,6 @@
 //! `mv-admin migrate resolve`: says what became of a migration that failed
 //! or was interrupted outside a transaction, so migrations run again.
 
-use crate::say;
 use anyhow::Result;
 use db::migrations::{self, Options, Resolution, Unfinished};
 use diesel_async::AsyncPgConnection;
@@ -9,6 +8,7 @@ use serde_json::json;
 
 use super::{engine_error, version_arg};
 use crate::Context;
+use crate::say;
 
 #[derive(Debug, clap::Args)]
 #[group(id = "outcome", required = true, multiple = false)]

@@ -1,12 +1,12 @@
 //! `mv-admin migrate status`: what is applied, pending, changed, missing or
 //! failed. It reads only and takes no lock.
 
-use crate::say;
 use anyhow::Result;
 use db::migrations::{self, MigrationSet, Status};
 use diesel_async::AsyncPgConnection;
 
 use crate::Context;
+use crate::say;
 
 pub async fn run(
     context: &Context,
