@@ -224,11 +224,13 @@ impl Db {
 
     /// Borrows a connection, waiting at most the pool timeout.
     pub async fn get(&self) -> Result<PooledConn<'_>> {
+        settle().await;
         self.pool.get().await.map_err(|e| self.run_error(e))
     }
 
     /// Borrows a connection that can move into a spawned task.
     pub async fn get_owned(&self) -> Result<PooledConn<'static>> {
+        settle().await;
         self.pool.get_owned().await.map_err(|e| self.run_error(e))
     }
 
@@ -257,26 +259,34 @@ impl Db {
     }
 }
 
-/// The check-out test: no round trip, but one yield first. A server that
+/// Lets the runtime poll its I/O driver before a check-out. A server that
 /// ends a connection closes its socket; the connection's task sees that only
 /// when the runtime has polled its I/O driver since. Without the yield, a
 /// connection killed while idle (a restart, `pg_terminate_backend`) could be
-/// handed out as alive and fail the next request; with it, bb8 drops the
-/// connection and checks out another, or opens a new one.
+/// handed out as alive and fail the next request; with it, the check-out
+/// test ([`check_alive`]) sees it closed, and bb8 drops it and checks out
+/// another, or opens a new one.
+///
+/// The yield comes before the check-out rather than inside it: inside, it
+/// would leave bb8's check-out timeout pending, and arming that timer costs a
+/// wake-up of the runtime's driver on every borrow.
+async fn settle() {
+    tokio::task::yield_now().await;
+}
+
+/// The check-out test: no round trip, only the state the connection's task
+/// has recorded (see [`settle`]).
 fn check_alive(conn: &mut AsyncPgConnection) -> BoxFuture<'_, diesel::QueryResult<()>> {
-    async move {
-        tokio::task::yield_now().await;
-        if PoolableConnection::is_broken(conn) {
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection,
-                Box::new(
-                    "a pooled connection was closed by the server or left inside a transaction"
-                        .to_string(),
-                ),
-            ))
-        } else {
-            Ok(())
-        }
-    }
-    .boxed()
+    let alive = if PoolableConnection::is_broken(conn) {
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ClosedConnection,
+            Box::new(
+                "a pooled connection was closed by the server or left inside a transaction"
+                    .to_string(),
+            ),
+        ))
+    } else {
+        Ok(())
+    };
+    std::future::ready(alive).boxed()
 }
