@@ -9,7 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::models::fixed_sql::FixedSql;
+use crate::models::fixed_sql::{FixedSql, statement_names};
 use crate::models::label::normalize_name;
 use crate::models::{AiContent, ProcessingStatus, parse_youtube_id};
 use crate::schema::{category, tag, video_summary, video_summary_category, video_summary_tag};
@@ -103,14 +103,16 @@ impl NewVideo<'_> {
         );
         // ON CONFLICT keeps a concurrent duplicate from being an error in
         // the database's log and from aborting a caller's transaction.
-        let inserted = diesel::insert_into(video_summary::table)
-            .values(&row)
-            .on_conflict((video_summary::user_id, video_summary::youtube_id))
-            .do_nothing()
-            .returning(VideoSummary::as_returning())
-            .get_result(conn)
-            .await
-            .optional();
+        let inserted = FixedSql::<InsertVideo, _>::new(
+            diesel::insert_into(video_summary::table)
+                .values(&row)
+                .on_conflict((video_summary::user_id, video_summary::youtube_id))
+                .do_nothing()
+                .returning(VideoSummary::as_returning()),
+        )
+        .get_result(conn)
+        .await
+        .optional();
         match inserted {
             Ok(Some(video)) => Ok(video),
             Ok(None) => {
@@ -329,14 +331,16 @@ impl VideoSummary {
         id: &str,
     ) -> Result<VideoSummary> {
         // The primary key finds one row at most: no LIMIT to bind.
-        video_summary::table
-            .filter(video_summary::id.eq(id))
-            .filter(video_summary::user_id.eq(user_id))
-            .select(VideoSummary::as_select())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found("video_summary", id))
+        FixedSql::<FindVideo, _>::new(
+            video_summary::table
+                .filter(video_summary::id.eq(id))
+                .filter(video_summary::user_id.eq(user_id))
+                .select(VideoSummary::as_select()),
+        )
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| Error::not_found("video_summary", id))
     }
 
     /// The id of the user who owns the video. For operator tools only, which
@@ -387,10 +391,15 @@ impl VideoSummary {
         let unfiltered =
             filter.status.is_none() && filter.tag.is_none() && filter.category.is_none();
         // The two common shapes keep their static types, so each is prepared
-        // once per connection; a boxed query is prepared on every call.
+        // once per connection and its SQL built once; a boxed query is
+        // prepared on every call.
         let mut items: Vec<VideoListItem> = match &cursor {
-            None if unfiltered => page.load(conn).await?,
-            Some(cursor) if unfiltered => page.filter(cursor.after()).load(conn).await?,
+            None if unfiltered => FixedSql::<ListFirstPage, _>::new(page).load(conn).await?,
+            Some(cursor) if unfiltered => {
+                FixedSql::<ListPageAfter, _>::new(page.filter(cursor.after()))
+                    .load(conn)
+                    .await?
+            }
             _ => {
                 let mut query = page.into_boxed();
                 if let Some(status) = filter.status {
@@ -601,10 +610,20 @@ impl VideoSummary {
     }
 }
 
-/// Names the status UPDATE in the statement cache.
-struct StatusMove;
-/// Names the status UPDATE that also stores the AI content.
-struct StatusMoveWithContent;
+statement_names! {
+    /// [`VideoSummary::find`].
+    FindVideo;
+    /// The first page of [`VideoSummary::list`], unfiltered.
+    ListFirstPage;
+    /// A later page of [`VideoSummary::list`], unfiltered.
+    ListPageAfter;
+    /// [`NewVideo::insert`].
+    InsertVideo;
+    /// The status UPDATE.
+    StatusMove;
+    /// The status UPDATE that also stores the AI content.
+    StatusMoveWithContent;
+}
 
 #[cfg(test)]
 mod tests {
