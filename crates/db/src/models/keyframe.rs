@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::models::VideoSummary;
+use crate::models::row_id::new_id;
 use crate::schema::{keyframe, video_summary};
 
 /// A row of `keyframe`.
@@ -63,7 +64,7 @@ impl Keyframe {
             if frames.is_empty() {
                 return Ok(Vec::new());
             }
-            let ids: Vec<String> = frames.iter().map(|_| nanoid::nanoid!()).collect();
+            let ids: Vec<String> = frames.iter().map(|_| new_id()).collect();
             let rows: Vec<_> = frames
                 .iter()
                 .zip(&ids)

@@ -69,7 +69,7 @@ macro_rules! label_model {
                 if names.is_empty() {
                     return Ok(Vec::new());
                 }
-                let ids: Vec<String> = names.iter().map(|_| nanoid::nanoid!()).collect();
+                let ids: Vec<String> = names.iter().map(|_| $crate::models::row_id::new_id()).collect();
                 let rows: Vec<_> = ids
                     .iter()
                     .zip(&names)

@@ -6,6 +6,7 @@ mod fixed_sql;
 mod keyframe;
 mod label;
 mod processing_status;
+mod row_id;
 mod user;
 mod video_summary;
 mod youtube;

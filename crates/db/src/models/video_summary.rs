@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::models::fixed_sql::{FixedSql, statement_names};
 use crate::models::label::normalize_name;
+use crate::models::row_id::new_id;
 use crate::models::{AiContent, ProcessingStatus, parse_youtube_id};
 use crate::schema::{category, tag, video_summary, video_summary_category, video_summary_tag};
 
@@ -78,7 +79,7 @@ impl NewVideo<'_> {
             }
             Some(id) => id,
             None => {
-                generated = nanoid::nanoid!();
+                generated = new_id();
                 &generated
             }
         };
