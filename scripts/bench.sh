@@ -10,8 +10,8 @@
 # running the design document's original query). Settings, from the
 # environment: DATABASE_URL (default: database mindvault_bench_<users>_<videos>
 # on the local server, created when missing), BENCH_USERS (1000),
-# BENCH_VIDEOS (100000), BENCH_CLIENTS (8), BENCH_OPS (20000),
-# BENCH_WARMUP (1000), BENCH_ROUNDS (3).
+# BENCH_VIDEOS (100000), BENCH_CLIENTS (8), BENCH_JOBS (2: threads, for both
+# pgbench and mv-admin), BENCH_OPS (20000), BENCH_WARMUP (1000), BENCH_ROUNDS (3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,7 @@ workloads=${1:-get,list,create,status}
 users=${BENCH_USERS:-1000}
 videos=${BENCH_VIDEOS:-100000}
 clients=${BENCH_CLIENTS:-8}
+jobs=${BENCH_JOBS:-2}
 ops=${BENCH_OPS:-20000}
 warmup=${BENCH_WARMUP:-1000}
 rounds=${BENCH_ROUNDS:-3}
@@ -63,7 +64,7 @@ trap 'rm -rf "$work"' EXIT
 # per-transaction log, percentiles by nearest rank as mv-admin bench takes them.
 pgbench_line() {
     local script=$1 per_client=$((ops / clients)) out=$work/out
-    local args=(-n -M prepared -c "$clients" -j 2 -f "$scripts/pgbench/$script.sql"
+    local args=(-n -M prepared -c "$clients" -j "$jobs" -f "$scripts/pgbench/$script.sql"
         -D "users=$users" -D "videos=$videos")
     if [ "$warmup" -gt 0 ]; then
         pgbench "${args[@]}" -t $(((warmup + clients - 1) / clients)) "$DATABASE_URL" >"$out" 2>&1 ||
@@ -91,7 +92,7 @@ for workload in ${workloads//,/ }; do
         say "$workload: round $round of $rounds"
         pgbench_line "$workload" | record
         restore
-        "$mv" bench --workload "$workload" --clients "$clients" --ops "$ops" --warmup "$warmup" | record
+        "$mv" bench --workload "$workload" --clients "$clients" --jobs "$jobs" --ops "$ops" --warmup "$warmup" | record
         if [ "$workload" = list ]; then
             pgbench_line list_original | record
         fi

@@ -5,13 +5,13 @@
 //! it as it found it: `scripts/bench/restore.sql` removes what `create` added
 //! and moves back what `status` moved.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use db::models::{NewVideo, ProcessingStatus, VideoFilter, VideoSummary};
-use db::{Db, Error};
+use db::{Db, DbConfig, Error};
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -40,6 +40,9 @@ pub struct Args {
     /// Operations run first and not measured.
     #[arg(long, default_value_t = 1_000)]
     pub warmup: u64,
+    /// Threads the clients are spread over, as pgbench's `-j`.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
 }
 
 /// One of the SPEC's workloads.
@@ -184,83 +187,178 @@ pub struct Report {
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
-    let mut config = context.config.clone();
-    config.pool_size = args.clients;
-    let db = Db::connect(&config).await?;
-    let dataset = Dataset::restore(&mut *db.get().await?).await?;
+    let dataset = Dataset::restore(&mut context.connect().await?).await?;
+    let setup = Setup {
+        config: context.config.clone(),
+        dataset,
+        clients: args.clients,
+        jobs: args.jobs,
+    };
     for workload in args.workload {
-        let measured = measure(&db, dataset, workload, args.clients, args.ops, args.warmup).await;
+        let measured = setup.measure(workload, args.ops, args.warmup).await;
         if workload.writes() {
-            Dataset::restore(&mut *db.get().await?).await?;
+            Dataset::restore(&mut context.connect().await?).await?;
         }
         say!("{}", serde_json::to_string(&measured?)?);
     }
     Ok(())
 }
 
-/// Runs `warmup` operations, then `ops` measured ones, from `clients`
-/// concurrent tasks that share the pool.
-pub async fn measure(
-    db: &Db,
-    dataset: Dataset,
-    workload: Workload,
-    clients: u32,
-    ops: u64,
-    warmup: u64,
-) -> Result<Report> {
-    run_clients(db, dataset, workload, clients, warmup, 0).await?;
-    let started = Instant::now();
-    let mut latencies = run_clients(db, dataset, workload, clients, ops, 1).await?;
-    let seconds = started.elapsed().as_secs_f64();
-    latencies.sort_unstable();
-    Ok(Report {
-        implementation: "mv",
-        workload,
-        clients,
-        ops,
-        seconds: round(seconds, 1000.0),
-        ops_per_s: round(ops as f64 / seconds, 10.0),
-        p50_us: percentile(&latencies, 0.50).as_micros() as u64,
-        p99_us: percentile(&latencies, 0.99).as_micros() as u64,
-    })
+/// How a measurement runs: where, on what, and how many at once.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The database; its pool size is set from the clients.
+    pub config: DbConfig,
+    pub dataset: Dataset,
+    /// Concurrent clients, one pooled connection each.
+    pub clients: u32,
+    /// Threads the clients are spread over (pgbench's `-j`).
+    pub jobs: u32,
 }
 
-/// Runs `ops` operations from `clients` tasks; returns each one's latency,
-/// measured around the whole call (pool checkout included).
-async fn run_clients(
-    db: &Db,
-    dataset: Dataset,
-    workload: Workload,
-    clients: u32,
-    ops: u64,
-    phase: u64,
-) -> Result<Vec<Duration>> {
-    let next = Arc::new(AtomicU64::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for client in 0..clients {
-        let (db, next) = (db.clone(), next.clone());
-        // Reproducible picks, different for every client and phase.
-        let mut rng = SmallRng::seed_from_u64(phase << 32 | u64::from(client));
-        tasks.spawn(async move {
-            let mut latencies = Vec::with_capacity((ops / u64::from(clients) + 1) as usize);
-            while next.fetch_add(1, Ordering::Relaxed) < ops {
-                let pick = rng.random_range(0..workload.choices(dataset));
-                let started = Instant::now();
-                let mut conn = db.get().await?;
-                workload
-                    .run_once(&mut conn, dataset, pick, &mut rng)
-                    .await?;
-                drop(conn);
-                latencies.push(started.elapsed());
-            }
-            anyhow::Ok(latencies)
-        });
+impl Setup {
+    /// Runs `warmup` operations, then `ops` measured ones, from the clients.
+    ///
+    /// Like pgbench's threads, each job is a thread of its own that runs its
+    /// share of the clients on a single-threaded runtime with a pool of its
+    /// own: a connection's I/O task then runs on the thread of the client
+    /// that waits for it, with no wake-up across threads.
+    pub async fn measure(&self, workload: Workload, ops: u64, warmup: u64) -> Result<Report> {
+        let setup = self.clone();
+        tokio::task::spawn_blocking(move || setup.measure_on_threads(workload, ops, warmup))
+            .await
+            .context("The benchmark stopped")?
     }
-    let mut all = Vec::with_capacity(ops as usize);
-    while let Some(done) = tasks.join_next().await {
-        all.extend(done.context("A benchmark client failed")??);
+
+    fn measure_on_threads(&self, workload: Workload, ops: u64, warmup: u64) -> Result<Report> {
+        let jobs = self.jobs.clamp(1, self.clients);
+        let counters = Counters {
+            warmup: Arc::new(AtomicU64::new(0)),
+            measured: Arc::new(AtomicU64::new(0)),
+            start: Arc::new(Barrier::new(jobs as usize + 1)),
+        };
+        let threads: Vec<_> = (0..jobs)
+            .map(|job| {
+                // Clients job, job + jobs, job + 2 jobs, ...
+                let clients: Vec<u32> = (job..self.clients).step_by(jobs as usize).collect();
+                let (setup, counters) = (self.clone(), counters.clone());
+                std::thread::spawn(move || {
+                    setup.run_job(workload, &clients, &counters, warmup, ops)
+                })
+            })
+            .collect();
+        counters.start.wait();
+        let started = Instant::now();
+        let mut latencies = Vec::with_capacity(ops as usize);
+        let mut finished = started;
+        for thread in threads {
+            let (job_latencies, job_finished) = thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("A benchmark thread panicked"))??;
+            latencies.extend(job_latencies);
+            finished = finished.max(job_finished);
+        }
+        if latencies.len() as u64 != ops {
+            bail!("the clients ran {} operations, not {ops}", latencies.len());
+        }
+        let seconds = (finished - started).as_secs_f64();
+        latencies.sort_unstable();
+        Ok(Report {
+            implementation: "mv",
+            workload,
+            clients: self.clients,
+            ops,
+            seconds: round(seconds, 1000.0),
+            ops_per_s: round(ops as f64 / seconds, 10.0),
+            p50_us: percentile(&latencies, 0.50).as_micros() as u64,
+            p99_us: percentile(&latencies, 0.99).as_micros() as u64,
+        })
     }
-    Ok(all)
+
+    /// One job's thread: connects, warms up, waits for every job to be
+    /// ready, then runs its clients until the measured operations are done.
+    fn run_job(
+        &self,
+        workload: Workload,
+        clients: &[u32],
+        counters: &Counters,
+        warmup: u64,
+        ops: u64,
+    ) -> Result<(Vec<Duration>, Instant)> {
+        let ready = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("Failed to start a benchmark thread's runtime")
+            .and_then(|runtime| {
+                let db = runtime.block_on(async {
+                    let mut config = self.config.clone();
+                    config.pool_size = clients.len() as u32;
+                    let db = Db::connect(&config).await?;
+                    self.run_clients(&db, workload, clients, &counters.warmup, warmup, 0)
+                        .await?;
+                    anyhow::Ok(db)
+                })?;
+                Ok((runtime, db))
+            });
+        // Every job passes the barrier once, ready or not, so that no thread
+        // waits for ever on one that failed.
+        counters.start.wait();
+        let (runtime, db) = ready?;
+        runtime.block_on(async {
+            let latencies = self
+                .run_clients(&db, workload, clients, &counters.measured, ops, 1)
+                .await?;
+            Ok((latencies, Instant::now()))
+        })
+    }
+
+    /// Runs operations from `clients` tasks until `next` reaches `ops`;
+    /// returns each one's latency, measured around the whole call (pool
+    /// checkout included).
+    async fn run_clients(
+        &self,
+        db: &Db,
+        workload: Workload,
+        clients: &[u32],
+        next: &Arc<AtomicU64>,
+        ops: u64,
+        phase: u64,
+    ) -> Result<Vec<Duration>> {
+        let dataset = self.dataset;
+        let mut tasks = tokio::task::JoinSet::new();
+        for &client in clients {
+            let (db, next) = (db.clone(), next.clone());
+            // Reproducible picks, different for every client and phase.
+            let mut rng = SmallRng::seed_from_u64(phase << 32 | u64::from(client));
+            let expected = ops / u64::from(self.clients) + 1;
+            tasks.spawn(async move {
+                let mut latencies = Vec::with_capacity(expected as usize);
+                while next.fetch_add(1, Ordering::Relaxed) < ops {
+                    let pick = rng.random_range(0..workload.choices(dataset));
+                    let started = Instant::now();
+                    let mut conn = db.get().await?;
+                    workload
+                        .run_once(&mut conn, dataset, pick, &mut rng)
+                        .await?;
+                    drop(conn);
+                    latencies.push(started.elapsed());
+                }
+                anyhow::Ok(latencies)
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            all.extend(done.context("A benchmark client failed")??);
+        }
+        Ok(all)
+    }
+}
+
+#[derive(Clone)]
+struct Counters {
+    warmup: Arc<AtomicU64>,
+    measured: Arc<AtomicU64>,
+    start: Arc<Barrier>,
 }
 
 /// The nearest-rank percentile of sorted values (scripts/bench.sh computes

@@ -5,7 +5,7 @@ mod common;
 
 use common::{SCRIPTS, checksum, load};
 use db::testing::{Statements, TestDatabase};
-use mv_admin::bench::{Dataset, Workload, measure};
+use mv_admin::bench::{Dataset, Setup, Workload};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
@@ -156,9 +156,14 @@ async fn every_workload_runs_and_the_dataset_is_left_as_it_was() {
         Workload::Create,
         Workload::Status,
     ] {
-        let report = measure(&db, dataset, workload, 3, 100, 10)
-            .await
-            .expect("measured");
+        // Three clients over two threads: one thread runs two of them.
+        let setup = Setup {
+            config: database.config(),
+            dataset,
+            clients: 3,
+            jobs: 2,
+        };
+        let report = setup.measure(workload, 100, 10).await.expect("measured");
         assert_eq!(
             (report.implementation, report.ops, report.clients),
             ("mv", 100, 3)
