@@ -63,6 +63,9 @@ impl<Id: 'static, Q> QueryId for FixedSql<Id, Q> {
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
+// `to_sql` and `is_safe_to_cache_prepared` are provided methods of
+// `QueryFragment` that Diesel documents only for backend implementors; they
+// are what diesel-async calls to get a statement's text and cacheability.
 impl<Id: StatementName, Q: QueryFragment<Pg>> QueryFragment<Pg> for FixedSql<Id, Q> {
     fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         self.query.walk_ast(pass)
