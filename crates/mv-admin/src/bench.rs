@@ -357,10 +357,15 @@ impl Setup {
     }
 }
 
+/// What the job threads share.
 #[derive(Clone)]
 struct Counters {
+    /// Operations taken so far in the warm-up, by every client.
     warmup: Arc<AtomicU64>,
+    /// Operations taken so far in the measurement, by every client.
     measured: Arc<AtomicU64>,
+    /// Passed by every job once warmed up, and by the thread that keeps
+    /// time, which starts the clock when the last one is through.
     start: Arc<Barrier>,
 }
 
