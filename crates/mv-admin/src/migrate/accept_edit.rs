@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use clap::builder::NonEmptyStringValueParser;
-use db::migrations::{self, Changed, MigrationSet, Options};
+use db::migrations::{self, MigrationSet, Options};
 use diesel_async::AsyncPgConnection;
 use serde_json::json;
 
@@ -29,7 +29,9 @@ pub async fn run(
     options: &Options,
     args: Args,
 ) -> Result<()> {
-    let changed = accept_edit(conn, set, options, &args.migration, &args.reason).await?;
+    let changed = migrations::accept_edit(conn, set, options, &args.migration, &args.reason)
+        .await
+        .map_err(engine_error)?;
     if context.json {
         say!("{}", json!({ "accepted": changed, "reason": args.reason }));
     } else {
@@ -41,17 +43,4 @@ pub async fn run(
         );
     }
     Ok(())
-}
-
-/// Accepts the edit of migration `version`.
-pub async fn accept_edit(
-    conn: &mut AsyncPgConnection,
-    set: &MigrationSet,
-    options: &Options,
-    version: &str,
-    reason: &str,
-) -> Result<Changed> {
-    migrations::accept_edit(conn, set, options, version, reason)
-        .await
-        .map_err(engine_error)
 }

@@ -2,7 +2,7 @@
 //! or was interrupted outside a transaction, so migrations run again.
 
 use anyhow::Result;
-use db::migrations::{self, Options, Resolution, Unfinished};
+use db::migrations::{self, Options, Resolution};
 use diesel_async::AsyncPgConnection;
 use serde_json::json;
 
@@ -43,14 +43,15 @@ pub async fn run(
     } else {
         Resolution::RolledBack
     };
-    let resolved = resolve(
+    let resolved = migrations::resolve(
         conn,
         options,
         &args.migration,
         resolution,
         args.reason.as_deref(),
     )
-    .await?;
+    .await
+    .map_err(engine_error)?;
     let outcome = match resolution {
         Resolution::RolledBack => "rolled back",
         Resolution::Completed => "completed",
@@ -64,17 +65,4 @@ pub async fn run(
         );
     }
     Ok(())
-}
-
-/// Records `resolution` for the failed or interrupted migration `version`.
-pub async fn resolve(
-    conn: &mut AsyncPgConnection,
-    options: &Options,
-    version: &str,
-    resolution: Resolution,
-    reason: Option<&str>,
-) -> Result<Unfinished> {
-    migrations::resolve(conn, options, version, resolution, reason)
-        .await
-        .map_err(engine_error)
 }

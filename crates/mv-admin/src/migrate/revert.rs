@@ -1,7 +1,7 @@
 //! `mv-admin migrate revert` and `mv-admin migrate redo`.
 
 use anyhow::Result;
-use db::migrations::{self, DataLoss, DataLossPolicy, MigrationSet, Options, Report};
+use db::migrations::{self, DataLoss, DataLossPolicy, MigrationSet, Options};
 use diesel_async::AsyncPgConnection;
 
 use super::{engine_error, print_report};
@@ -34,26 +34,15 @@ pub async fn run(
     } else {
         DataLossPolicy::Ask(&mut ask)
     };
-    let report = revert(conn, set, options, args.steps as usize, policy, redo).await?;
-    print_report(context, &report)?;
-    Ok(())
-}
-
-/// Reverts (and with `redo`, applies again) the newest `steps` migrations.
-pub async fn revert(
-    conn: &mut AsyncPgConnection,
-    set: &MigrationSet,
-    options: &Options,
-    steps: usize,
-    policy: DataLossPolicy<'_>,
-    redo: bool,
-) -> Result<Report> {
-    let result = if redo {
+    let steps = args.steps as usize;
+    let report = if redo {
         migrations::redo(conn, set, options, steps, policy).await
     } else {
         migrations::revert(conn, set, options, steps, policy).await
-    };
-    result.map_err(engine_error)
+    }
+    .map_err(engine_error)?;
+    print_report(context, &report)?;
+    Ok(())
 }
 
 /// Lists what would be deleted and asks; without a terminal the answer is no,
