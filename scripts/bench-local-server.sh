@@ -2,4 +2,4 @@
 # Times the local server and the test harness; the README records the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo run -q --release -p db --example local_server_timings
+cargo run -q --release -p local-pg --example local_server_timings

@@ -1,7 +1,5 @@
-//! Rebuilds the embedded migrations when a migration changes, embeds each
-//! migration's SQL text (the migration engine checksums what it runs), and
-//! gives the test harness a fingerprint of the migrations and of the engine's
-//! bookkeeping tables (its template database is named by it).
+//! Rebuilds the embedded migrations when a migration changes, and embeds each
+//! migration's SQL text (the migration engine checksums what it runs).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -10,26 +8,12 @@ use std::path::{Path, PathBuf};
 fn main() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = manifest.join("../../migrations");
-    let bookkeeping = manifest.join("src/migrations/bookkeeping.sql");
     println!("cargo:rerun-if-changed={}", dir.display());
-    println!("cargo:rerun-if-changed={}", bookkeeping.display());
     let mut files = Vec::new();
     collect(&dir, &mut files);
-    files.sort();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let hashed = files
-        .iter()
-        .map(|file| (file.clone(), file.strip_prefix(&dir).unwrap_or(file)))
-        .chain([(bookkeeping.clone(), Path::new("bookkeeping.sql"))]);
-    for (file, relative) in hashed {
+    for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
-        let relative = relative.to_string_lossy().into_owned();
-        let contents = fs::read(&file).unwrap_or_default();
-        for byte in relative.bytes().chain([0]).chain(contents).chain([0]) {
-            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
     }
-    println!("cargo:rustc-env=MV_MIGRATIONS_FINGERPRINT={hash:016x}");
 
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
     if let Err(e) = fs::write(out.join("embedded_sql.rs"), embedded_sql(&dir)) {
@@ -38,7 +22,7 @@ fn main() {
 }
 
 /// A Rust expression listing every migration folder's files, in the shape of
-/// `migrations::source::EmbeddedSql`; the texts are `include_str!`ed so the
+/// `db::migrations::EmbeddedSql`; the texts are `include_str!`ed so the
 /// binary needs no migrations folder at run time.
 fn embedded_sql(dir: &Path) -> String {
     let mut folders: Vec<PathBuf> = fs::read_dir(dir)

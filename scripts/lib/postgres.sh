@@ -1,5 +1,5 @@
 # Shared by the scripts: finding and installing PostgreSQL's server programs.
-# The search order is the one mv-admin uses (crates/db/src/local_server.rs).
+# The search order is the one mv-admin uses (crates/local-pg/src/programs.rs).
 
 pg_bindir() {
     local dir

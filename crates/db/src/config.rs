@@ -7,13 +7,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use tokio_postgres::error::SqlState;
-
-use crate::local_server::{LocalServer, LocalServerError};
-
-/// The database the default local server holds.
-pub const LOCAL_DATABASE: &str = "mindvault";
-
 /// A setting that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -25,16 +18,18 @@ pub enum ConfigError {
     },
     #[error("DATABASE_URL is not a valid PostgreSQL URL ({url}): {reason}")]
     BadUrl { url: String, reason: String },
-    #[error(transparent)]
-    LocalServer(#[from] LocalServerError),
-    #[error("could not prepare the local database: {0}")]
-    LocalDatabase(String),
+    #[error(
+        "no database is configured: set DATABASE_URL (mv-admin starts the project's local \
+         server when it is not set)"
+    )]
+    NoDatabaseUrl,
 }
 
 /// How to reach the database and how to pool connections to it.
 #[derive(Clone)]
 pub struct DbConfig {
-    /// `DATABASE_URL`; `None` means the project's local server.
+    /// `DATABASE_URL`; `None` until a tool fills it in (mv-admin uses the
+    /// project's local server then).
     pub database_url: Option<String>,
     /// `MV_DB_POOL_SIZE` (default 10): connections the pool keeps at most.
     pub pool_size: u32,
@@ -148,58 +143,12 @@ impl DbConfig {
         self
     }
 
-    /// The URL to connect to: `DATABASE_URL`, or the local server's, which is
-    /// created and started (and its database created) when needed.
-    pub async fn resolve_url(&self) -> Result<String, ConfigError> {
-        match &self.database_url {
-            Some(url) => Ok(url.clone()),
-            None => local_database_url().await,
-        }
+    /// The URL to connect to.
+    pub fn url(&self) -> Result<&str, ConfigError> {
+        self.database_url
+            .as_deref()
+            .ok_or(ConfigError::NoDatabaseUrl)
     }
-}
-
-/// Starts the project's local server when needed, creates its database when
-/// missing, and returns that database's URL.
-pub async fn local_database_url() -> Result<String, ConfigError> {
-    let server = LocalServer::for_project()?;
-    server.ensure_running().await?;
-    ensure_local_database(&server).await?;
-    Ok(server.url(LOCAL_DATABASE))
-}
-
-async fn ensure_local_database(server: &LocalServer) -> Result<(), ConfigError> {
-    let failed =
-        |e: tokio_postgres::Error| ConfigError::LocalDatabase(crate::pool::error_chain(&e));
-    let (client, connection) =
-        tokio_postgres::connect(&server.url("postgres"), tokio_postgres::NoTls)
-            .await
-            .map_err(failed)?;
-    let driver = tokio::spawn(connection);
-    let exists = client
-        .query_opt(
-            "SELECT 1 FROM pg_database WHERE datname = $1",
-            &[&LOCAL_DATABASE],
-        )
-        .await
-        .map_err(failed)?
-        .is_some();
-    if !exists {
-        match client
-            .batch_execute(&format!("CREATE DATABASE {LOCAL_DATABASE}"))
-            .await
-        {
-            Ok(()) => {}
-            // Another command created it at the same moment (which of the
-            // two errors PostgreSQL raises depends on the timing).
-            Err(e)
-                if e.code() == Some(&SqlState::DUPLICATE_DATABASE)
-                    || e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {}
-            Err(e) => return Err(failed(e)),
-        }
-    }
-    drop(client);
-    let _ = driver.await;
-    Ok(())
 }
 
 /// Parses `30s`, `500ms`, `2m`, or a bare number of seconds; `0` means no

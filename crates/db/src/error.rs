@@ -59,9 +59,6 @@ pub enum Error {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Applying or reverting migrations failed, or was refused.
-    #[error(transparent)]
-    Migration(#[from] crate::migrations::MigrateError),
     #[error("database error: {0}")]
     Database(diesel::result::Error),
 }
@@ -108,11 +105,5 @@ impl From<diesel::result::Error> for Error {
             }
             other => Self::Database(other),
         }
-    }
-}
-
-impl From<crate::local_server::LocalServerError> for Error {
-    fn from(error: crate::local_server::LocalServerError) -> Self {
-        Self::Config(error.into())
     }
 }

@@ -107,10 +107,10 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 
 /// Opens one connection, outside any pool (migrations, admin tasks).
 pub async fn connect(config: &DbConfig) -> Result<AsyncPgConnection> {
-    let url = config.resolve_url().await?;
-    let settings = ConnectSettings::new(&url, config)?;
+    let url = config.url()?;
+    let settings = ConnectSettings::new(url, config)?;
     settings.establish().await.map_err(|e| Error::Connect {
-        target: redact_url(&url),
+        target: redact_url(url),
         cause: connection_error_text(&e),
     })
 }
@@ -119,10 +119,10 @@ pub async fn connect(config: &DbConfig) -> Result<AsyncPgConnection> {
 /// does not cover (`COPY FROM STDIN`). No statement timeout is set: bulk work
 /// may take longer than one.
 pub async fn connect_client(config: &DbConfig) -> Result<tokio_postgres::Client> {
-    let url = config.resolve_url().await?;
-    let settings = ConnectSettings::new(&url, config)?;
+    let url = config.url()?;
+    let settings = ConnectSettings::new(url, config)?;
     let (client, connection) = settings.open().await.map_err(|e| Error::Connect {
-        target: redact_url(&url),
+        target: redact_url(url),
         cause: connection_error_text(&e),
     })?;
     // The connection's errors come back through the client's calls.
@@ -186,9 +186,9 @@ impl Db {
     /// Builds the pool and opens a first connection, so a wrong URL or an
     /// unreachable server is reported now, with its cause.
     pub async fn connect(config: &DbConfig) -> Result<Self> {
-        let url = config.resolve_url().await?;
-        let settings = Arc::new(ConnectSettings::new(&url, config)?);
-        let target = redact_url(&url);
+        let url = config.url()?;
+        let settings = Arc::new(ConnectSettings::new(url, config)?);
+        let target = redact_url(url);
         let first = settings.establish().await.map_err(|e| Error::Connect {
             target: target.clone(),
             cause: connection_error_text(&e),

@@ -4,12 +4,12 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use db::local_server::{LocalServer, ServerOptions};
-use db::testing::{DestroyOnDrop, TestDatabase};
 use db::{Db, DbConfig, Error};
 use diesel::QueryableByName;
 use diesel::sql_types::Bool;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use local_pg::harness::{DestroyOnDrop, TestDatabase};
+use local_pg::{LocalServer, ServerOptions};
 
 const PASSWORD: &str = "s3cret-pw-7781";
 

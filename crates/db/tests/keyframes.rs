@@ -4,7 +4,7 @@ mod common;
 
 use db::Error;
 use db::models::{Keyframe, NewKeyframe};
-use db::testing::TestDatabase;
+use local_pg::harness::TestDatabase;
 
 #[tokio::test]
 async fn insert_many_then_list_in_timestamp_order() {

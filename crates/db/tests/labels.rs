@@ -4,7 +4,7 @@ mod common;
 
 use db::Error;
 use db::models::{Category, Tag};
-use db::testing::TestDatabase;
+use local_pg::harness::TestDatabase;
 
 #[tokio::test]
 async fn get_or_create_normalizes_and_reuses() {

@@ -10,10 +10,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use db::Error;
 use db::models::{AiContent, Keyframe, NewKeyframe, ProcessingStatus, VideoSummary};
 use db::pipeline::{self, JobState, LEASE_EXPIRED, Retry, RetryPolicy};
-use db::testing::TestDatabase;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use local_pg::harness::TestDatabase;
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -286,7 +286,7 @@ async fn complete_writes_content_and_keyframes_once_and_is_fenced() {
         "the lease ends with the attempt"
     );
 
-    let snapshot = db::testing::snapshot(&mut conn).await;
+    let snapshot = local_pg::harness::snapshot(&mut conn).await;
     assert_stale(
         pipeline::complete(&mut conn, &job.id, job.attempt + 1, &content, &[]).await,
         ProcessingStatus::Completed,
@@ -309,7 +309,7 @@ async fn complete_writes_content_and_keyframes_once_and_is_fenced() {
         ProcessingStatus::Completed,
         1,
     );
-    assert_eq!(db::testing::snapshot(&mut conn).await, snapshot);
+    assert_eq!(local_pg::harness::snapshot(&mut conn).await, snapshot);
 }
 
 #[tokio::test]
@@ -334,13 +334,13 @@ async fn a_late_completion_from_an_expired_attempt_changes_nothing() {
     assert_eq!(given_back.lease_expires_at, None);
 
     let content = AiContent::new("Too late.", ["x"]);
-    let snapshot = db::testing::snapshot(&mut conn).await;
+    let snapshot = local_pg::harness::snapshot(&mut conn).await;
     assert_stale(
         pipeline::complete(&mut conn, &late.id, late.attempt, &content, &frames()).await,
         ProcessingStatus::Pending,
         1,
     );
-    assert_eq!(db::testing::snapshot(&mut conn).await, snapshot);
+    assert_eq!(local_pg::harness::snapshot(&mut conn).await, snapshot);
 
     let current = pipeline::claim(&mut conn, "fast", 1, LEASE)
         .await
@@ -351,7 +351,7 @@ async fn a_late_completion_from_an_expired_attempt_changes_nothing() {
         (late.id.as_str(), 2)
     );
     assert_eq!(current.last_error.as_deref(), Some(LEASE_EXPIRED));
-    let snapshot = db::testing::snapshot(&mut conn).await;
+    let snapshot = local_pg::harness::snapshot(&mut conn).await;
     assert_stale(
         pipeline::complete(&mut conn, &late.id, late.attempt, &content, &frames()).await,
         ProcessingStatus::Processing,
@@ -362,7 +362,7 @@ async fn a_late_completion_from_an_expired_attempt_changes_nothing() {
         ProcessingStatus::Processing,
         2,
     );
-    assert_eq!(db::testing::snapshot(&mut conn).await, snapshot);
+    assert_eq!(local_pg::harness::snapshot(&mut conn).await, snapshot);
 
     let good = AiContent::new("On time.", ["y"]);
     pipeline::complete(

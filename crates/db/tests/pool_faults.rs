@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use db::local_server::{LocalServer, ServerOptions};
 use db::models::{AiContent, NewKeyframe, NewUser};
 use db::pipeline::{self, RetryPolicy};
-use db::testing::{DestroyOnDrop, TestDatabase, count};
 use db::{Db, DbConfig, Error};
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use local_pg::harness::{DestroyOnDrop, TestDatabase, count};
+use local_pg::{LocalServer, ServerOptions};
 
 /// Short, so claims lost in a fault come back quickly.
 const LEASE: Duration = Duration::from_secs(1);
@@ -205,7 +205,7 @@ async fn the_pool_recovers_by_itself_from_a_server_restart() {
     server.ensure_running().await.expect("the server starts");
     let url = server.url("postgres");
     let mut admin = db::connect(&pool_config(&url)).await.expect("connect");
-    db::migrations::run_pending(db::connect(&pool_config(&url)).await.expect("connect"))
+    schema_engine::migrations::run_pending(db::connect(&pool_config(&url)).await.expect("connect"))
         .await
         .expect("migrate");
     seed(&mut admin, 600).await;

@@ -1,9 +1,9 @@
 //! Invariants of the migrated schema, read from the catalog.
 
-use db::testing::TestDatabase;
 use diesel::QueryableByName;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::RunQueryDsl;
+use local_pg::harness::TestDatabase;
 
 #[derive(QueryableByName, Debug)]
 struct ForeignKey {

@@ -8,8 +8,8 @@ use db::models::{
     AiContent, Category, Keyframe, NewKeyframe, NewVideo, ProcessingStatus, Tag, VideoChanges,
     VideoFilter, VideoSummary,
 };
-use db::testing::TestDatabase;
 use diesel_async::AsyncPgConnection;
+use local_pg::harness::TestDatabase;
 
 const YOUTUBE_ID: &str = "bobsvideo01";
 
@@ -56,7 +56,7 @@ async fn reads_show_alice_nothing_of_bobs() {
     let db = TestDatabase::new().await;
     let mut conn = db.connect().await;
     let bobs = fixture(&mut conn).await;
-    let before = db::testing::snapshot(&mut conn).await;
+    let before = local_pg::harness::snapshot(&mut conn).await;
     let c = &mut conn;
 
     assert_not_found("find", VideoSummary::find(c, "alice", &bobs).await);
@@ -122,7 +122,7 @@ async fn reads_show_alice_nothing_of_bobs() {
         Keyframe::for_video(c, "alice", &bobs).await,
     );
 
-    assert_eq!(db::testing::snapshot(c).await, before);
+    assert_eq!(local_pg::harness::snapshot(c).await, before);
 }
 
 #[tokio::test]
@@ -130,7 +130,7 @@ async fn writes_change_nothing_of_bobs() {
     let db = TestDatabase::new().await;
     let mut conn = db.connect().await;
     let bobs = fixture(&mut conn).await;
-    let before = db::testing::snapshot(&mut conn).await;
+    let before = local_pg::harness::snapshot(&mut conn).await;
     let c = &mut conn;
 
     for status in ProcessingStatus::ALL {
@@ -185,7 +185,7 @@ async fn writes_change_nothing_of_bobs() {
     );
 
     assert_eq!(
-        db::testing::snapshot(c).await,
+        local_pg::harness::snapshot(c).await,
         before,
         "Bob's data (and the shared labels) are untouched"
     );

@@ -4,10 +4,10 @@
 mod common;
 
 use db::models::{AiContent, ProcessingStatus, VideoFilter, VideoSummary};
-use db::testing::{Statements, TestDatabase};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
+use local_pg::harness::{Statements, TestDatabase};
 
 #[derive(QueryableByName)]
 struct Prepared {

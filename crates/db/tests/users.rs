@@ -4,7 +4,7 @@ mod common;
 
 use db::Error;
 use db::models::{Keyframe, NewKeyframe, NewUser, Tag, User, VideoSummary};
-use db::testing::TestDatabase;
+use local_pg::harness::TestDatabase;
 
 #[tokio::test]
 async fn create_and_find_by_id_and_email() {

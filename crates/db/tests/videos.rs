@@ -6,7 +6,7 @@ use db::Error;
 use db::models::{
     AiContent, NewVideo, ProcessingStatus, Tag, VideoChanges, VideoFilter, VideoSummary,
 };
-use db::testing::TestDatabase;
+use local_pg::harness::TestDatabase;
 
 #[tokio::test]
 async fn create_parses_the_url_and_starts_pending() {

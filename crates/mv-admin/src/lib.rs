@@ -7,33 +7,22 @@ use clap::{Parser, Subcommand};
 use db::{Db, DbConfig};
 use diesel_async::AsyncPgConnection;
 
-pub mod bench;
-pub mod catalog;
+pub mod commands;
 pub mod dataset;
-pub mod db_server;
 pub mod demo;
-pub mod generate;
-pub mod hold_leases;
-pub mod inspect;
-pub mod jobs;
-pub mod labels;
-pub mod mark;
-pub mod migrate;
 pub mod output;
-pub mod plan;
-pub mod push;
-pub mod quickstart;
-pub mod requeue;
-pub mod schema_rs;
-pub mod scratch;
-pub mod seed;
-pub mod users;
-pub mod videos;
+
+use commands::{
+    bench, db as db_server, generate, hold_leases, inspect, jobs, labels, migrate, push,
+    quickstart, schema, seed, users, videos,
+};
 
 /// Where the desired schema lives, from the repository's root.
 pub const SCHEMA_SQL: &str = "crates/db/schema.sql";
 /// Where the migrations live, from the repository's root (see `diesel.toml`).
 pub const MIGRATIONS_DIR: &str = "migrations";
+/// Where `diesel.toml` says the schema lives, from the repository's root.
+pub const SCHEMA_FILE: &str = "crates/db/src/schema.rs";
 
 /// Exit code for a command that failed (usage errors exit with 2, as clap does).
 pub const EXIT_FAILURE: u8 = 1;
@@ -67,7 +56,7 @@ pub enum Command {
     /// refusing edited, out-of-order or failed ones); see its subcommands.
     Migrate(migrate::Args),
     /// Write crates/db/src/schema.rs from the database, or check it.
-    Schema(schema_rs::Args),
+    Schema(schema::Args),
     /// Make the database match crates/db/schema.sql now, in one transaction
     /// (development databases; production ones take migrations).
     Push(push::Args),
@@ -107,7 +96,9 @@ pub enum Command {
 /// What every command needs: the configuration and the output mode.
 #[derive(Debug, Clone)]
 pub struct Context {
-    pub config: DbConfig,
+    /// As read; without a URL until [`Context::config`] fills in the local
+    /// server's.
+    config: DbConfig,
     pub json: bool,
 }
 
@@ -121,19 +112,30 @@ impl Context {
         Ok(Self { config, json })
     }
 
+    /// The configuration with its database URL: `--database-url`, else
+    /// `DATABASE_URL` (environment, then `.env`), else the project's local
+    /// server, started and its database created when needed.
+    pub async fn config(&self) -> Result<DbConfig> {
+        if self.config.database_url.is_some() {
+            return Ok(self.config.clone());
+        }
+        let url = local_pg::project_database_url().await?;
+        Ok(self.config.clone().with_url(url))
+    }
+
     /// A pool over the configured database.
     pub async fn db(&self) -> Result<Db> {
-        Ok(Db::connect(&self.config).await?)
+        Ok(Db::connect(&self.config().await?).await?)
     }
 
     /// One connection to the configured database.
     pub async fn connect(&self) -> Result<AsyncPgConnection> {
-        Ok(db::connect(&self.config).await?)
+        Ok(db::connect(&self.config().await?).await?)
     }
 
     /// One plain tokio-postgres client (for COPY).
     pub async fn client(&self) -> Result<tokio_postgres::Client> {
-        Ok(db::connect_client(&self.config).await?)
+        Ok(db::connect_client(&self.config().await?).await?)
     }
 }
 
@@ -179,7 +181,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Db(command) => db_server::run(&context, command).await,
         Command::Migrate(args) => migrate::run(&context, args).await,
-        Command::Schema(args) => schema_rs::run(&context, args).await,
+        Command::Schema(args) => schema::run(&context, args).await,
         Command::Push(args) => push::run(&context, args).await,
         Command::Generate(args) => generate::run(&context, args).await,
         Command::Seed(args) => seed::run(&context, args).await,

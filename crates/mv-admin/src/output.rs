@@ -350,6 +350,19 @@ pub fn heading(title: &str) -> String {
     format!("\n{}\n", paint(HEADER, title))
 }
 
+/// Asks a yes/no question on the terminal; without one, the answer is no.
+pub fn confirm(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("Failed to read the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

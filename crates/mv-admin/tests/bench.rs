@@ -4,8 +4,8 @@
 mod common;
 
 use common::{SCRIPTS, checksum, load};
-use db::testing::{Statements, TestDatabase};
-use mv_admin::bench::{Dataset, Setup, Workload};
+use local_pg::harness::{Statements, TestDatabase};
+use mv_admin::commands::bench::{Dataset, Setup, Workload};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 

@@ -5,9 +5,9 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use db::testing::{TestDatabase, snapshot};
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
+use local_pg::harness::{TestDatabase, snapshot};
 use mv_admin::demo::{DEMO_EMAIL as DEMO, Outcome, USERS, VIDEOS};
 use serde_json::Value;
 

@@ -5,13 +5,13 @@ use std::collections::HashSet;
 use chrono::Utc;
 use db::Error;
 use db::models::{NewUser, NewVideo, ProcessingStatus, User, VideoFilter, VideoSummary};
-use db::testing::{TestDatabase, snapshot};
 use diesel_async::AsyncPgConnection;
 use indicatif::ProgressBar;
+use local_pg::harness::{TestDatabase, snapshot};
+use mv_admin::commands::labels::{self, LabelKind};
+use mv_admin::commands::seed::{SeedReport, seed};
+use mv_admin::commands::{users, videos};
 use mv_admin::demo::{DEMO_EMAIL, USERS, VIDEOS};
-use mv_admin::labels::{self, LabelKind};
-use mv_admin::seed::{SeedReport, seed};
-use mv_admin::{users, videos};
 
 const ADA: &str = "ada@mind-vault.dev";
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{checksum, load, psql};
-use db::testing::TestDatabase;
+use local_pg::harness::TestDatabase;
 use mv_admin::dataset::{Outcome, row_count};
 
 // Enough videos for every status, keyframes and a user with several videos.

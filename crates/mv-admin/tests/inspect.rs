@@ -3,22 +3,25 @@
 
 use chrono::Utc;
 use db::DbConfig;
-use db::local_server::{LocalServer, ServerOptions};
 use db::models::{User, VideoFilter};
-use db::testing::{TestDatabase, snapshot};
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use indicatif::ProgressBar;
+use local_pg::harness::{TestDatabase, snapshot};
+use local_pg::{LocalServer, ServerOptions};
 use mv_admin::ExitStatus;
+use mv_admin::commands::inspect::queries as cli_queries;
+use mv_admin::commands::inspect::table::Args as TableArgs;
+use mv_admin::commands::inspect::{InspectCommand, Report, inspect, overview, table};
 use mv_admin::demo::{DEMO_EMAIL, VIDEOS};
-use mv_admin::inspect::table::{Args as TableArgs, Condition, Rows};
-use mv_admin::inspect::{InspectCommand, Report, inspect, queries, read_only};
+use schema_engine::inspect::table::{Condition, Rows};
+use schema_engine::inspect::{ConnFuture, queries, read_only};
 
 async fn seeded() -> (TestDatabase, AsyncPgConnection) {
     let db = TestDatabase::new().await;
     let mut conn = db.connect().await;
-    mv_admin::seed::seed(&mut conn, false, &ProgressBar::hidden())
+    mv_admin::commands::seed::seed(&mut conn, false, &ProgressBar::hidden())
         .await
         .expect("seeding");
     (db, conn)
@@ -96,7 +99,7 @@ async fn the_overview_counts_rows_indexes_migrations_and_connections() {
             .iter()
             .any(|s| s.state == "active")
     );
-    let text = anstream::adapter::strip_str(&overview.render()).to_string();
+    let text = anstream::adapter::strip_str(&overview::render(&overview)).to_string();
     assert!(text.contains("0 pending"), "{text}");
     assert!(text.contains("video_summary"), "{text}");
 }
@@ -229,12 +232,15 @@ async fn unknown_names_are_refused_listing_the_valid_ones_and_values_stay_values
 async fn inspections_run_in_a_read_only_transaction() {
     let (_db, mut conn) = seeded().await;
     let before = snapshot(&mut conn).await;
-    let error = read_only(&mut conn, |conn| {
-        Box::pin(async move {
-            diesel::sql_query("DELETE FROM tag").execute(conn).await?;
-            Ok(())
-        })
-    })
+    let error = read_only(
+        &mut conn,
+        |conn| -> ConnFuture<'_, (), schema_engine::Error> {
+            Box::pin(async move {
+                diesel::sql_query("DELETE FROM tag").execute(conn).await?;
+                Ok(())
+            })
+        },
+    )
     .await
     .expect_err("a write in a read-only transaction");
     assert!(format!("{error:#}").contains("read-only"), "{error:#}");
@@ -247,7 +253,7 @@ async fn inspections_run_in_a_read_only_transaction() {
 async fn rows_render_as_a_table_or_as_blocks_with_pretty_json() {
     let (_db, mut conn) = seeded().await;
     let tags = rows(&mut conn, table("tag", &[("name", "rust")])).await;
-    let text = anstream::adapter::strip_str(&tags.render(None)).to_string();
+    let text = anstream::adapter::strip_str(&table::render(&tags, None)).to_string();
     assert!(text.starts_with("tag: 1 row\n"), "{text}");
     assert!(
         text.lines()
@@ -264,7 +270,7 @@ async fn rows_render_as_a_table_or_as_blocks_with_pretty_json() {
         ),
     )
     .await;
-    let text = anstream::adapter::strip_str(&completed.render(None)).to_string();
+    let text = anstream::adapter::strip_str(&table::render(&completed, None)).to_string();
     assert!(text.contains("-- row 1 --"), "JSON spans lines: {text}");
     assert!(
         text.lines().any(|line| line
@@ -277,7 +283,7 @@ async fn rows_render_as_a_table_or_as_blocks_with_pretty_json() {
 #[tokio::test]
 async fn a_video_is_inspected_with_its_owner_whoever_that_is() {
     let (_db, mut conn) = seeded().await;
-    let page = mv_admin::videos::list(
+    let page = mv_admin::commands::videos::list(
         &mut conn,
         "grace@mind-vault.dev",
         &VideoFilter {
@@ -290,7 +296,9 @@ async fn a_video_is_inspected_with_its_owner_whoever_that_is() {
     let id = page.items[0].id.clone();
     let Report::Video(video) = inspect(
         &mut conn,
-        Some(InspectCommand::Video(mv_admin::inspect::video::Args { id })),
+        Some(InspectCommand::Video(
+            mv_admin::commands::inspect::video::Args { id },
+        )),
     )
     .await
     .expect("inspect video") else {
@@ -310,9 +318,11 @@ async fn a_video_is_inspected_with_its_owner_whoever_that_is() {
 
     let missing = inspect(
         &mut conn,
-        Some(InspectCommand::Video(mv_admin::inspect::video::Args {
-            id: "no-such-video".into(),
-        })),
+        Some(InspectCommand::Video(
+            mv_admin::commands::inspect::video::Args {
+                id: "no-such-video".into(),
+            },
+        )),
     )
     .await;
     assert!(
@@ -334,9 +344,18 @@ async fn without_pg_stat_statements_the_answer_is_how_to_enable_it() {
         message.contains("CREATE EXTENSION pg_stat_statements"),
         "{message}"
     );
+    assert!(
+        matches!(error, schema_engine::Error::StatementsUnavailable { .. }),
+        "{error:?}"
+    );
+    // The command exits with its own status, so scripts can tell.
+    let command = InspectCommand::Queries(cli_queries::Args { limit: 10 });
+    let error = inspect(&mut conn, Some(command))
+        .await
+        .expect_err("unavailable");
     assert_eq!(
         error.downcast_ref::<ExitStatus>().map(|s| s.0),
-        Some(queries::EXIT_UNAVAILABLE)
+        Some(cli_queries::EXIT_UNAVAILABLE)
     );
 }
 
@@ -378,7 +397,7 @@ async fn with_pg_stat_statements_the_slowest_statements_are_listed() {
         "{statements:?}"
     );
     assert!(statements.len() <= 5);
-    let text = queries::render(&statements);
+    let text = cli_queries::render(&statements);
     assert!(
         text.contains("MEAN MS") && text.contains("pg_sleep"),
         "{text}"

@@ -4,11 +4,11 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use db::migrations::{LOCK_KEY, MigrationSet, checksum};
-use db::testing::{MigrationDir, TestDatabase, count, schema_snapshot};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Int4, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use local_pg::harness::{MigrationDir, TestDatabase, count, schema_snapshot};
+use schema_engine::migrations::{LOCK_KEY, MigrationSet, checksum};
 
 struct Output {
     code: Option<i32>,

@@ -7,7 +7,7 @@ mod common;
 
 use common::load;
 use db::models::{Category, Keyframe, ProcessingStatus, Tag, VideoFilter, VideoSummary};
-use db::testing::{Plans, TestDatabase};
+use local_pg::harness::{Plans, TestDatabase};
 use mv_admin::dataset::{user_id, video_id};
 use serde_json::Value;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use assert_cmd::Command;
 use db::models::{AiContent, ProcessingStatus, VideoSummary};
 use db::pipeline::{self, Retry, RetryPolicy};
-use db::testing::TestDatabase;
+use local_pg::harness::TestDatabase;
 use predicates::str::contains;
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -45,7 +45,7 @@ async fn jobs_shows_counts_the_oldest_pending_and_expired_leases() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 
     let stats = pipeline::stats(&mut conn).await.expect("stats");
-    let text = mv_admin::jobs::render(&stats);
+    let text = mv_admin::commands::jobs::render(&stats);
     for line in [
         "pending            2  (0 waiting to retry)",
         "processing         1  (1 with an expired lease)",
@@ -96,7 +96,7 @@ async fn requeue_gives_a_failed_video_another_attempt() {
         .await
         .expect("complete");
 
-    let state = mv_admin::requeue::requeue(&mut conn, "alice", &ids[0])
+    let state = mv_admin::commands::videos::requeue::requeue(&mut conn, "alice", &ids[0])
         .await
         .expect("requeue");
     assert_eq!(state.processing_status, ProcessingStatus::Pending);

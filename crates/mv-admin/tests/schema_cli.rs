@@ -1,14 +1,13 @@
 //! push, generate and the production mark from the outside: the binary,
 //! run in a temporary copy of the repository, against a test database.
 
-mod common;
-
 use std::path::Path;
 
 use assert_cmd::Command;
-use common::{Workspace, replace, schema, seeded};
+use local_pg::harness::{Workspace, replace, repository, seeded};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
+use schema_engine::catalog::{Schema, introspect};
 
 fn mv_admin(dir: &Path, url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mv-admin"));
@@ -108,7 +107,7 @@ async fn edit_push_generate_check() {
     let count = |dir: &Path| std::fs::read_dir(dir).expect("dir").count();
     assert_eq!(
         count(&workspace.migrations()),
-        count(&common::repository().join("migrations")) + 1
+        count(&repository().join("migrations")) + 1
     );
     mv_admin(root, db.url())
         .arg("push")
@@ -124,7 +123,7 @@ async fn edit_push_generate_check() {
 #[tokio::test]
 async fn generate_check_passes_on_the_repository() {
     let (db, _conn) = seeded().await;
-    mv_admin(&common::repository(), db.url())
+    mv_admin(&repository(), db.url())
         .args(["generate", "--check"])
         .assert()
         .success()
@@ -257,4 +256,8 @@ async fn bad_input_gets_one_clear_line() {
     .code(1)
     .stderr(contains("alice:***@127.0.0.1"))
     .stderr(contains("s3cret").not());
+}
+
+async fn schema(conn: &mut diesel_async::AsyncPgConnection) -> Schema {
+    introspect(conn).await.expect("introspect")
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use db::models::{AiContent, ProcessingStatus};
 use db::pipeline::{self, JobState, LEASE_EXPIRED, RetryPolicy};
-use db::testing::TestDatabase;
+use local_pg::harness::TestDatabase;
 
 const LEASE: Duration = Duration::from_secs(1);
 const POLICY: RetryPolicy = RetryPolicy {

@@ -1,0 +1,94 @@
+//! Finding PostgreSQL's programs: the server's (initdb, pg_ctl, postgres)
+//! and the client programs that stand beside them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::server::LocalServerError;
+
+type Result<T, E = LocalServerError> = std::result::Result<T, E>;
+
+const PROGRAMS: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+
+fn has_programs(dir: &Path) -> bool {
+    PROGRAMS.iter().all(|p| dir.join(p).is_file())
+}
+
+/// Finds the folder holding initdb, pg_ctl and postgres.
+pub fn find_bin_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("MV_PG_BINDIR") {
+        let dir = PathBuf::from(dir);
+        return if has_programs(&dir) {
+            Ok(dir)
+        } else {
+            Err(LocalServerError::BadBinDir(dir))
+        };
+    }
+    let from_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    from_path
+        .into_iter()
+        .chain(from_pg_config)
+        .chain(newest_versioned(
+            Path::new("/usr/lib/postgresql"),
+            "",
+            "bin",
+        ))
+        .chain(newest_versioned(
+            Path::new("/opt/homebrew/opt"),
+            "postgresql@",
+            "bin",
+        ))
+        .chain(newest_versioned(
+            Path::new("/usr/local/opt"),
+            "postgresql@",
+            "bin",
+        ))
+        .chain([
+            PathBuf::from("/opt/homebrew/bin"),
+            PathBuf::from("/usr/local/bin"),
+        ])
+        .find(|dir| has_programs(dir))
+        .ok_or(LocalServerError::BinariesNotFound)
+}
+
+/// `<parent>/<prefix><N>/<sub>` for every version N, newest first.
+fn newest_versioned(parent: &Path, prefix: &str, sub: &str) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let mut versions: Vec<(u32, PathBuf)> = entries
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name();
+            let version = name
+                .to_str()?
+                .strip_prefix(prefix)?
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((version, entry.path().join(sub)))
+        })
+        .collect();
+    versions.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+    versions.into_iter().map(|(_, dir)| dir).collect()
+}
+
+/// The version of the server programs, e.g. `initdb (PostgreSQL) 15.18`.
+pub fn server_version(bin_dir: &Path) -> Option<String> {
+    let out = Command::new(bin_dir.join("postgres"))
+        .arg("--version")
+        .output()
+        .ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}

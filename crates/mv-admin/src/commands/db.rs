@@ -1,0 +1,163 @@
+//! `mv-admin db`: the local PostgreSQL server used when no DATABASE_URL is
+//! set, and the production mark of the configured database.
+
+use anyhow::{Context as _, Result, bail};
+use clap::Subcommand;
+use local_pg::{LOCAL_DATABASE, LocalServer, project_database_url};
+use schema_engine::mark::{self, Environment};
+use serde_json::json;
+
+use crate::output::confirm;
+use crate::{Context, say};
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create the cluster if needed and start the server.
+    Start,
+    /// Stop the server.
+    Stop,
+    /// Say whether the server runs, where it lives and how to reach it.
+    Status,
+    /// Print the connection URL of the local database (for psql and others).
+    Url,
+    /// Stop the server and delete the cluster with all its data.
+    Reset {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Mark the configured database (DATABASE_URL or the local one), in the
+    /// database itself: push refuses a database marked production.
+    Mark {
+        /// What to mark it as: `production`.
+        #[arg(value_name = "production")]
+        environment: Environment,
+    },
+    /// Remove the mark from the configured database.
+    Unmark {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
+    match command {
+        DbCommand::Mark { environment } => return run_mark(context, environment).await,
+        DbCommand::Unmark { yes } => return run_unmark(context, yes).await,
+        _ => {}
+    }
+    let server = LocalServer::for_project()?;
+    match command {
+        DbCommand::Start => {
+            let started = !server.is_running().await;
+            let url = project_database_url()
+                .await
+                .context("Failed to start the local server")?;
+            if context.json {
+                say!("{}", json!({ "started": started, "url": url }));
+            } else if started {
+                say!("started the local server: {url}");
+            } else {
+                say!("the local server is already running: {url}");
+            }
+        }
+        DbCommand::Stop => {
+            let stopped = server.stop().await?;
+            if context.json {
+                say!("{}", json!({ "stopped": stopped }));
+            } else if stopped {
+                say!("stopped the local server in {}", server.home().display());
+            } else {
+                say!("the local server is not running");
+            }
+        }
+        DbCommand::Status => {
+            let running = server.is_running().await;
+            let status = json!({
+                "running": running,
+                "created": server.exists(),
+                "dir": server.home(),
+                "url": server.url(LOCAL_DATABASE),
+            });
+            if context.json {
+                say!("{status}");
+            } else {
+                say!(
+                    "state  {}",
+                    if running {
+                        "running"
+                    } else if server.exists() {
+                        "stopped"
+                    } else {
+                        "not created"
+                    }
+                );
+                say!("dir    {}", server.home().display());
+                say!("url    {}", server.url(LOCAL_DATABASE));
+            }
+        }
+        DbCommand::Url => {
+            say!(
+                "{}",
+                project_database_url()
+                    .await
+                    .context("Failed to start the local server")?
+            );
+        }
+        DbCommand::Reset { yes } => {
+            if !yes
+                && !confirm(&format!(
+                    "Delete the local cluster in {} and all its data?",
+                    server.home().display()
+                ))?
+            {
+                bail!("not confirmed; nothing was deleted (pass --yes to skip the question)");
+            }
+            server.destroy().await?;
+            say!("deleted the local cluster in {}", server.home().display());
+        }
+        DbCommand::Mark { .. } | DbCommand::Unmark { .. } => {}
+    }
+    Ok(())
+}
+
+async fn run_mark(context: &Context, environment: Environment) -> Result<()> {
+    let mut conn = context.connect().await?;
+    mark::mark(&mut conn, environment).await?;
+    if context.json {
+        say!("{}", json!({ "marked": environment.as_str() }));
+    } else {
+        say!(
+            "marked the database {}; push now refuses it",
+            environment.as_str()
+        );
+    }
+    Ok(())
+}
+
+async fn run_unmark(context: &Context, yes: bool) -> Result<()> {
+    let mut conn = context.connect().await?;
+    let Some(previous) = mark::read(&mut conn).await? else {
+        if context.json {
+            say!("{}", json!({ "unmarked": null }));
+        } else {
+            say!("the database has no mark");
+        }
+        return Ok(());
+    };
+    if !yes
+        && !confirm(&format!(
+            "Remove the {previous} mark, so push may change this database?"
+        ))?
+    {
+        bail!("not confirmed; the mark stays (pass --yes to skip the question)");
+    }
+    mark::unmark(&mut conn).await?;
+    if context.json {
+        say!("{}", json!({ "unmarked": previous }));
+    } else {
+        say!("removed the {previous} mark");
+    }
+    Ok(())
+}

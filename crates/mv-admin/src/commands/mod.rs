@@ -1,0 +1,30 @@
+//! One module per command: each reads its arguments, calls the libraries
+//! (`db`, `schema-engine`, `local-pg`) and prints.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+
+pub mod bench;
+pub mod db;
+pub mod generate;
+pub mod hold_leases;
+pub mod inspect;
+pub mod jobs;
+pub mod labels;
+pub mod migrate;
+pub mod push;
+pub mod quickstart;
+pub mod schema;
+pub mod seed;
+pub mod users;
+pub mod videos;
+
+/// The desired schema (`--schema`): its name for messages, and its text.
+fn read_schema_sql(path: &Path) -> Result<(String, String)> {
+    let source = path.display().to_string();
+    let sql = std::fs::read_to_string(path).with_context(|| {
+        format!("Failed to read {source} (run from the repository's root or pass --schema)")
+    })?;
+    Ok((source, sql))
+}

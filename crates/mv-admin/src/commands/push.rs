@@ -1,0 +1,109 @@
+//! `mv-admin push`: makes a development database match `schema.sql` at
+//! once, in one transaction, without writing a migration.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use schema_engine::plan::{Rename, Step};
+use schema_engine::push::{Options, push};
+use schema_engine::{schema_rs, scratch};
+use serde_json::json;
+
+use super::read_schema_sql;
+use crate::{Context, SCHEMA_FILE, SCHEMA_SQL, say};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply the steps that lose data or may fail on existing rows (dropping
+    /// a table or column, a narrowing type change, NOT NULL, a unique key).
+    /// Rows are never deleted to make a change fit.
+    #[arg(long)]
+    pub accept_data_loss: bool,
+    /// Rename instead of dropping and adding: `table.old_column=new_column`
+    /// or `old_table=new_table`. Repeat for several.
+    #[arg(long = "rename", value_name = "HINT")]
+    pub renames: Vec<Rename>,
+    /// The desired schema.
+    #[arg(long, default_value = SCHEMA_SQL)]
+    pub schema: PathBuf,
+    /// The schema.rs regenerated afterwards, when its folder exists (that
+    /// is, when run from the repository's root).
+    #[arg(long, default_value = SCHEMA_FILE)]
+    pub schema_rs: PathBuf,
+}
+
+pub async fn run(context: &Context, args: Args) -> Result<()> {
+    let (source, sql) = read_schema_sql(&args.schema)?;
+    let desired = scratch::schema_of_sql(&context.config().await?, &sql, &source).await?;
+    let write_schema_rs = !args.dry_run && args.schema_rs.parent().is_some_and(|p| p.is_dir());
+    if write_schema_rs {
+        // Fail before changing anything if Diesel could not use the result.
+        schema_rs::render(&desired).with_context(|| format!("{source} cannot give a schema.rs"))?;
+    }
+    let options = Options {
+        dry_run: args.dry_run,
+        accept_data_loss: args.accept_data_loss,
+        renames: args.renames,
+    };
+    let mut conn = context.connect().await?;
+    let json = context.json;
+    // Each statement as it runs; a reader that went away does not stop the
+    // push, which is already under way.
+    let mut print = |step: &Step| {
+        if !json {
+            let _ = crate::output::print(&format!("{}\n", step.sql));
+        }
+    };
+    let outcome = push(&mut conn, &desired, &options, &mut print).await?;
+
+    let mut written = None;
+    if let (true, Some(schema)) = (write_schema_rs, &outcome.schema) {
+        let text = schema_rs::render(schema)?;
+        std::fs::write(&args.schema_rs, text)
+            .with_context(|| format!("Failed to write {}", args.schema_rs.display()))?;
+        written = Some(args.schema_rs.display().to_string());
+    }
+    if json {
+        say!(
+            "{}",
+            json!({
+                "dry_run": args.dry_run,
+                "applied": outcome.applied,
+                "steps": outcome.plan.steps().collect::<Vec<_>>(),
+                "schema_rs": written,
+            })
+        );
+        return Ok(());
+    }
+    if args.dry_run {
+        for step in outcome.plan.steps() {
+            if let Some(risk) = step.risk() {
+                let verdict = if step.destructive {
+                    "refused without --accept-data-loss"
+                } else {
+                    "safe here"
+                };
+                say!("-- {verdict}: {risk}");
+            }
+            say!("{}", step.sql);
+        }
+        say!(
+            "dry run: {} statement(s) planned; nothing was changed",
+            outcome.plan.steps().count()
+        );
+    } else if outcome.plan.is_empty() {
+        say!("the database already matches {source}");
+    } else {
+        say!(
+            "applied {} statement(s) in one transaction",
+            outcome.plan.steps().count()
+        );
+    }
+    if let Some(path) = written {
+        say!("wrote {path}");
+    }
+    Ok(())
+}

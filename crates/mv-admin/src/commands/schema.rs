@@ -1,0 +1,39 @@
+//! `mv-admin schema`: writes `schema.rs` from the database's catalog, or
+//! checks it.
+
+use anyhow::{Context as _, Result, bail};
+use schema_engine::schema_rs::{first_difference, generate};
+
+use crate::{Context, SCHEMA_FILE, say};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Compare instead of writing: fail, showing the first difference, when
+    /// the file is not what the database gives.
+    #[arg(long)]
+    pub check: bool,
+    /// The file to write or check.
+    #[arg(long, default_value = SCHEMA_FILE)]
+    pub file: std::path::PathBuf,
+}
+
+pub async fn run(context: &Context, args: Args) -> Result<()> {
+    let mut conn = context.connect().await?;
+    let generated = generate(&mut conn).await?;
+    if args.check {
+        let current = std::fs::read_to_string(&args.file)
+            .with_context(|| format!("Failed to read {}", args.file.display()))?;
+        if let Some(difference) = first_difference(&current, &generated) {
+            bail!(
+                "{} differs from what the migrations produce ({difference}); run `mv-admin schema` and commit the result",
+                args.file.display()
+            );
+        }
+        say!("{} matches the database", args.file.display());
+    } else {
+        std::fs::write(&args.file, &generated)
+            .with_context(|| format!("Failed to write {}", args.file.display()))?;
+        say!("wrote {}", args.file.display());
+    }
+    Ok(())
+}

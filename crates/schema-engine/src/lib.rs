@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+
+pub mod catalog;
+pub mod error;
+pub mod generate;
+pub mod inspect;
+pub mod mark;
+pub mod migrations;
+pub mod plan;
+pub mod push;
+pub mod schema_rs;
+pub mod scratch;
+mod unique;
+
+pub use error::{Error, Result};
+pub use unique::unique_name;

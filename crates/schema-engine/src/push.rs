@@ -1,0 +1,112 @@
+//! Push: makes a development database match `schema.sql` at once, in one
+//! transaction, without writing a migration.
+
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
+
+use crate::catalog::{Schema, introspect};
+use crate::error::{Context as _, Result, bail};
+use crate::mark::{self, Environment};
+use crate::plan::{self, Plan, Rename, Step};
+
+/// How to push.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub dry_run: bool,
+    pub accept_data_loss: bool,
+    pub renames: Vec<Rename>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub plan: Plan,
+    /// Whether the changes were committed (not on a dry run or an empty plan).
+    pub applied: bool,
+    /// The database's schema afterwards; none on a dry run.
+    pub schema: Option<Schema>,
+}
+
+/// Why push did not even try.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "the database is marked {0}, so push refuses it: change it with `mv-admin generate` and \
+         `mv-admin migrate`, or remove the mark with `mv-admin db unmark`"
+    )]
+    Marked(String),
+    #[error(
+        "push refuses {} step(s) that can lose data or fail on existing rows, and changed \
+         nothing: {}; pass --accept-data-loss to apply them anyway",
+        .0.len(),
+        .0.iter().filter_map(Step::risk).collect::<Vec<_>>().join("; ")
+    )]
+    DataLoss(Vec<Step>),
+}
+
+/// Changes the database `conn` is connected to into `desired`, in one
+/// transaction: every step or none. `report` sees each statement as it runs.
+pub async fn push(
+    conn: &mut AsyncPgConnection,
+    desired: &Schema,
+    options: &Options,
+    report: &mut dyn FnMut(&Step),
+) -> Result<Outcome> {
+    if let Some(environment) = mark::read(conn).await?
+        && environment == Environment::Production.as_str()
+    {
+        return Err(Refusal::Marked(environment).into());
+    }
+    AnsiTransactionManager::begin_transaction(conn)
+        .await
+        .context("Failed to begin the transaction")?;
+    let result = plan_and_apply(conn, desired, options, report).await;
+    match result {
+        Ok(outcome) if !options.dry_run => {
+            AnsiTransactionManager::commit_transaction(conn)
+                .await
+                .context("Failed to commit the changes; none was applied")?;
+            Ok(outcome)
+        }
+        other => {
+            // The error, if any, is what matters; a failed rollback only
+            // means the connection broke, which ends the transaction too.
+            let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+            other
+        }
+    }
+}
+
+async fn plan_and_apply(
+    conn: &mut AsyncPgConnection,
+    desired: &Schema,
+    options: &Options,
+    report: &mut dyn FnMut(&Step),
+) -> Result<Outcome> {
+    let plan = plan::prepare(conn, desired, &options.renames).await?;
+    if options.dry_run {
+        return Ok(Outcome {
+            plan,
+            applied: false,
+            schema: None,
+        });
+    }
+    let refused: Vec<Step> = plan.destructive().into_iter().cloned().collect();
+    if !refused.is_empty() && !options.accept_data_loss {
+        return Err(Refusal::DataLoss(refused).into());
+    }
+    plan.renames.iter().for_each(&mut *report);
+    plan::apply(conn, &plan, report).await?;
+    let after = introspect(conn).await?;
+    if let Some(left) = plan::diff(&after, desired).first() {
+        bail!(
+            "after the plan the database still differs from schema.sql (next would be `{}`), so \
+             nothing was changed",
+            left.sql
+        );
+    }
+    Ok(Outcome {
+        applied: !plan.is_empty(),
+        plan,
+        schema: Some(after),
+    })
+}
