@@ -174,8 +174,20 @@ async fn tls_follows_sslmode_against_a_server_with_a_private_ca() {
 
 #[tokio::test]
 async fn an_unreachable_server_fails_fast_with_its_cause() {
-    // Nothing listens on a port we just freed: refused at once.
-    let port = free_port();
+    // A port bound but not listening, held for the whole test: connections
+    // to it are refused at once, and no other test can take it (a port
+    // merely freed could be taken by a server another test starts).
+    let closed =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    closed
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    let port = closed
+        .local_addr()
+        .ok()
+        .and_then(|address| address.as_socket())
+        .expect("bound address")
+        .port();
     let config = DbConfig {
         connect_timeout: Duration::from_secs(2),
         ..DbConfig::default()
