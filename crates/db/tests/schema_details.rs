@@ -133,50 +133,107 @@ async fn catalog(conn: &mut diesel_async::AsyncPgConnection) -> String {
     .signature
 }
 
+/// The pipeline's migrations, in order: (name, up.sql, down.sql).
+const PIPELINE: [(&str, &str, &str); 5] = [
+    (
+        "000002_processing_jobs",
+        include_str!("../../../migrations/2026-11-25-000002_processing_jobs/up.sql"),
+        include_str!("../../../migrations/2026-11-25-000002_processing_jobs/down.sql"),
+    ),
+    (
+        "000003_processing_jobs_validate",
+        include_str!("../../../migrations/2026-11-25-000003_processing_jobs_validate/up.sql"),
+        include_str!("../../../migrations/2026-11-25-000003_processing_jobs_validate/down.sql"),
+    ),
+    (
+        "000004_video_summary_pending_idx",
+        include_str!("../../../migrations/2026-11-25-000004_video_summary_pending_idx/up.sql"),
+        include_str!("../../../migrations/2026-11-25-000004_video_summary_pending_idx/down.sql"),
+    ),
+    (
+        "000005_video_summary_lease_idx",
+        include_str!("../../../migrations/2026-11-25-000005_video_summary_lease_idx/up.sql"),
+        include_str!("../../../migrations/2026-11-25-000005_video_summary_lease_idx/down.sql"),
+    ),
+    (
+        "000006_processing_jobs_trigger",
+        include_str!("../../../migrations/2026-11-25-000006_processing_jobs_trigger/up.sql"),
+        include_str!("../../../migrations/2026-11-25-000006_processing_jobs_trigger/down.sql"),
+    ),
+];
+
 #[tokio::test]
-async fn the_pipeline_migration_reverts_to_the_schema_before_it() {
+async fn the_pipeline_migrations_revert_to_the_schema_before_them() {
     use diesel_async::SimpleAsyncConnection;
     let db = TestDatabase::empty().await;
     let mut conn = db.connect().await;
     let initial = include_str!("../../../migrations/2026-11-25-000001_create_schema/up.sql");
-    let up = include_str!("../../../migrations/2026-11-25-000002_processing_jobs/up.sql");
-    let down = include_str!("../../../migrations/2026-11-25-000002_processing_jobs/down.sql");
     conn.batch_execute(initial).await.expect("initial schema");
-    // A video left processing before leases existed.
+    // A video left processing before leases existed, and one completed.
     conn.batch_execute(
         r#"INSERT INTO "user" (id, name, email, "createdAt", "updatedAt") VALUES ('u', 'U', 'u@x.io', now(), now());
            INSERT INTO video_summary (id, user_id, youtube_url, youtube_id, title, processing_status)
-           VALUES ('v', 'u', 'https://youtu.be/aaaaaaaaaaa', 'aaaaaaaaaaa', 't', 'processing')"#,
+           VALUES ('v', 'u', 'https://youtu.be/aaaaaaaaaaa', 'aaaaaaaaaaa', 't', 'processing'),
+                  ('w', 'u', 'https://youtu.be/bbbbbbbbbbb', 'bbbbbbbbbbb', 't', 'completed')"#,
     )
     .await
     .expect("data");
     let before = catalog(&mut conn).await;
-    conn.batch_execute(up).await.expect("up");
+    // Each file alone, as the runner sends it (the index files outside a
+    // transaction: batch_execute of one statement is its own transaction).
+    for (name, up, _) in PIPELINE {
+        conn.batch_execute(up)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
     let migrated = catalog(&mut conn).await;
     assert_ne!(migrated, before);
     #[derive(QueryableByName)]
     struct Backfill {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
         #[diesel(sql_type = diesel::sql_types::Integer)]
         attempt: i32,
-        #[diesel(sql_type = Bool)]
-        expired: bool,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Bool>)]
+        expired: Option<bool>,
     }
     let backfill = diesel::sql_query(
-        "SELECT attempt, lease_expires_at <= now() AS expired FROM video_summary WHERE id = 'v'",
+        "SELECT id, attempt, lease_expires_at <= now() AS expired FROM video_summary ORDER BY id",
     )
-    .get_result::<Backfill>(&mut conn)
+    .load::<Backfill>(&mut conn)
     .await
     .expect("backfill");
+    let processing = &backfill[0];
+    assert_eq!(processing.id, "v");
     assert_eq!(
-        backfill.attempt, 1,
+        processing.attempt, 1,
         "an earlier processing counts one attempt"
     );
-    assert!(
-        backfill.expired,
+    assert_eq!(
+        processing.expired,
+        Some(true),
         "and its lease is over, for rescue to take it"
     );
-    conn.batch_execute(down).await.expect("down");
-    assert_eq!(catalog(&mut conn).await, before, "down.sql undoes up.sql");
-    conn.batch_execute(up).await.expect("up again");
-    assert_eq!(catalog(&mut conn).await, migrated, "and up.sql runs again");
+    let completed = &backfill[1];
+    assert_eq!(
+        (completed.attempt, completed.expired),
+        (0, None),
+        "no backfill of other rows"
+    );
+    for (name, _, down) in PIPELINE.iter().rev() {
+        conn.batch_execute(down)
+            .await
+            .unwrap_or_else(|e| panic!("{name} down: {e}"));
+    }
+    assert_eq!(
+        catalog(&mut conn).await,
+        before,
+        "the down.sql files undo the up.sql files"
+    );
+    for (name, up, _) in PIPELINE {
+        conn.batch_execute(up)
+            .await
+            .unwrap_or_else(|e| panic!("{name} again: {e}"));
+    }
+    assert_eq!(catalog(&mut conn).await, migrated, "and they run again");
 }
