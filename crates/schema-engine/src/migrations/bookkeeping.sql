@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS __mv_migration_log (
     version text NOT NULL,
     action text NOT NULL CHECK (action IN (
         'adopted', 'applied', 'reverted', 'failed',
-        'accepted_edit', 'resolved_rolled_back', 'resolved_completed'
+        'accepted_edit', 'resolved_rolled_back', 'resolved_completed', 'baselined'
     )),
     checksum text,
     previous_checksum text,

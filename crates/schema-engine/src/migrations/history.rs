@@ -276,6 +276,33 @@ pub async fn record_applied(
     .await
 }
 
+/// Records a migration whose schema the database reached another way
+/// (`mv-admin adopt` converted it): applied, in Diesel's table and ours,
+/// with a `baselined` log entry carrying the previous tool's last checksum
+/// and `reason`.
+pub async fn record_baselined(
+    conn: &mut AsyncPgConnection,
+    migration: &SourceMigration,
+    previous_checksum: &str,
+    reason: &str,
+) -> Result<(), MigrateError> {
+    let mut row = HistoryRow::new(migration, APPLIED, Direction::Up);
+    row.finished_at = Some(row.started_at);
+    upsert(conn, &row).await?;
+    mark_applied_for_diesel(conn, &migration.version).await?;
+    log(
+        conn,
+        LogEntry {
+            version: &migration.version,
+            action: "baselined",
+            checksum: Some(&migration.checksum),
+            previous_checksum: Some(previous_checksum),
+            reason: Some(reason),
+        },
+    )
+    .await
+}
+
 async fn mark_applied_for_diesel(
     conn: &mut AsyncPgConnection,
     version: &str,
