@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 pub const MAX_NAME_LEN: usize = 64;
 
 /// A label's stored form: trimmed, inner white space collapsed, lower case.
-pub(crate) fn normalize_name(field: &'static str, name: &str) -> Result<String> {
+pub fn normalize_name(field: &'static str, name: &str) -> Result<String> {
     let normalized = name
         .split_whitespace()
         .collect::<Vec<_>>()

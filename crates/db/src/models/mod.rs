@@ -13,7 +13,7 @@ mod youtube;
 
 pub use ai_content::AiContent;
 pub use keyframe::{Keyframe, NewKeyframe};
-pub use label::{Category, MAX_NAME_LEN, Tag};
+pub use label::{Category, MAX_NAME_LEN, Tag, normalize_name};
 pub use processing_status::{ProcessingStatus, UnknownStatus};
 pub use user::{NewUser, User};
 pub use video_summary::{

@@ -26,8 +26,12 @@ use schema_engine::unique_name;
 
 use crate::{LocalServer, ServerOptions, stable_hash};
 
+mod drizzle;
 mod fixtures;
 
+pub use drizzle::{
+    RESOLVE_BLOCKERS, drizzle_database, drizzle_database_with, drizzle_sql, pg_dump_schema,
+};
 pub use fixtures::{
     MigrationDir, SEED, Workspace, count, replace, repository, schema_snapshot, seeded, snapshot,
 };

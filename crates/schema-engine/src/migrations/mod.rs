@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 mod data_loss;
 mod error;
-mod history;
-mod lock;
+pub(crate) mod history;
+pub(crate) mod lock;
 mod runner;
 mod source;
 mod status;
@@ -26,6 +26,7 @@ mod status;
 pub use data_loss::DataLoss;
 pub use error::{Location, MigrateError, Outcome, StatementFailure};
 pub use lock::{APPLICATION_NAME, LOCK_KEY, LockHolder};
+pub(crate) use runner::describe_db_error;
 pub use runner::{
     DataLossPolicy, Done, Report, Resolution, accept_edit, migrate, redo, resolve, revert, status,
 };

@@ -1,7 +1,7 @@
 //! Plans: the ordered DDL statements that turn one schema into another,
 //! each knowing what it touches and whether it can lose data.
 
-mod ddl;
+pub(crate) mod ddl;
 mod diff;
 pub mod rename;
 
