@@ -13,7 +13,7 @@ pub mod demo;
 pub mod output;
 
 use commands::{
-    bench, db as db_server, generate, hold_leases, inspect, jobs, labels, migrate, push,
+    adopt, bench, db as db_server, generate, hold_leases, inspect, jobs, labels, migrate, push,
     quickstart, schema, seed, users, videos,
 };
 
@@ -52,6 +52,10 @@ pub enum Command {
     /// and mark a database as production.
     #[command(subcommand)]
     Db(db_server::DbCommand),
+    /// Take over the database the TypeScript app (drizzle-kit) made:
+    /// check its rows, convert its tables to the baseline migration while
+    /// the app runs, verify every row, record the baseline.
+    Adopt(adopt::Args),
     /// Apply the pending migrations embedded in this binary (under a lock,
     /// refusing edited, out-of-order or failed ones); see its subcommands.
     Migrate(migrate::Args),
@@ -180,6 +184,7 @@ async fn run(cli: Cli) -> Result<()> {
     let context = Context::new(cli.database_url, cli.json)?;
     match cli.command {
         Command::Db(command) => db_server::run(&context, command).await,
+        Command::Adopt(args) => adopt::run(&context, args).await,
         Command::Migrate(args) => migrate::run(&context, args).await,
         Command::Schema(args) => schema::run(&context, args).await,
         Command::Push(args) => push::run(&context, args).await,

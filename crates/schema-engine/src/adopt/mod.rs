@@ -8,8 +8,11 @@
 //! - `detect`: drizzle's history and catalog against its known shapes.
 //! - `preflight`: what blocks the conversion, what to know before it.
 //! - `steps`: the conversion, derived from the catalog.
-//! - `run`: executing it, resumable; verifying; recording.
+//! - `estimate`: the locks' durations, from the tables' sizes.
+//! - `run`: executing it, resumable.
 //! - `digest`: row digests and the journal of the app's writes.
+//! - `verify`: the catalog and the digests after.
+//! - `record`: the baseline in the migration history.
 //! - `rollback`: the reverse plan.
 
 use std::collections::BTreeSet;
@@ -29,10 +32,13 @@ use crate::scratch::{execute_file, with_scratch};
 
 pub mod detect;
 pub mod digest;
+mod estimate;
 pub mod preflight;
+mod record;
 pub mod rollback;
 mod run;
 pub mod steps;
+mod verify;
 
 pub use detect::Detected;
 pub use preflight::Finding;
@@ -432,8 +438,8 @@ pub async fn assess(config: &DbConfig, mode: Mode) -> Result<Assessment, AdoptEr
             infos.push(left.info.clone());
         }
     }
-    let infos = run::with_bookends(infos, mode, progress.as_ref());
-    let infos = run::estimate(&mut conn, infos, mode).await?;
+    let infos = estimate::with_bookends(infos, mode, progress.as_ref());
+    let infos = estimate::estimate(&mut conn, infos, mode).await?;
     Ok(Assessment {
         detected,
         resuming: progress.map(|p| Resuming {

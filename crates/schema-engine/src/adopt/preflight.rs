@@ -19,13 +19,21 @@ pub struct Finding {
     /// A stable name for scripts: `duplicate_saves`, `invalid_json`, ...
     pub kind: &'static str,
     pub message: String,
-    /// The ids of the rows concerned.
+    /// The ids of the rows concerned (the first [`LISTED`]; the query finds
+    /// them all).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rows: Vec<String>,
+    /// How many rows are concerned.
+    pub row_count: usize,
     /// The read-only query that lists them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
 }
+
+/// At most this many row ids are listed in a finding; its query finds all.
+pub const LISTED: usize = 100;
+/// At most this many are named in its message.
+const NAMED: usize = 20;
 
 /// Videos saved twice by one user: the unique key cannot be built.
 pub const DUPLICATES: &str = "SELECT user_id || ' ' || youtube_id AS key, \
@@ -86,83 +94,115 @@ async fn keyed(conn: &mut AsyncPgConnection, query: &str) -> Result<Vec<Keyed>> 
         .with_context(|| format!("Failed to run the preflight query {query}"))
 }
 
-/// The rows `query` finds, as a finding, or none when it finds nothing.
+/// The rows `query` finds, as a finding, or none when it finds nothing:
+/// `describe` says what they are (given how many), `item` names one.
 async fn finding(
     conn: &mut AsyncPgConnection,
     kind: &'static str,
     query: &str,
-    describe: impl Fn(&[Keyed]) -> String,
+    describe: impl Fn(usize) -> String,
+    item: impl Fn(&Keyed) -> String,
 ) -> Result<Option<Finding>> {
     let found = keyed(conn, query).await?;
     if found.is_empty() {
         return Ok(None);
     }
+    let items: Vec<String> = found.iter().map(item).collect();
+    let message = format!("{}: {}", describe(found.len()), named(&items));
+    let ids: Vec<String> = found.iter().flat_map(|k| k.ids.iter().cloned()).collect();
     Ok(Some(Finding {
         kind,
-        message: describe(&found),
-        rows: found.iter().flat_map(|k| k.ids.iter().cloned()).collect(),
+        message,
+        row_count: ids.len(),
+        rows: ids.into_iter().take(LISTED).collect(),
         query: Some(query.split_whitespace().collect::<Vec<_>>().join(" ")),
     }))
 }
 
-fn list(found: &[Keyed]) -> String {
-    found
+/// The first items, and how many more there are.
+fn named(items: &[String]) -> String {
+    let mut text = items
         .iter()
-        .map(|k| k.key.as_str())
+        .take(NAMED)
+        .cloned()
         .collect::<Vec<_>>()
-        .join(", ")
+        .join("; ");
+    if items.len() > NAMED {
+        text.push_str(&format!(
+            " (and {} more, which the query lists)",
+            items.len() - NAMED
+        ));
+    }
+    text
+}
+
+fn key(found: &Keyed) -> String {
+    found.key.clone()
 }
 
 /// What stops the conversion until a person resolves it.
 pub async fn blockers(conn: &mut AsyncPgConnection) -> Result<Vec<Finding>> {
     let mut found = Vec::new();
     found.extend(
-        finding(conn, "duplicate_saves", DUPLICATES, |rows| {
-            format!(
-                "{} video(s) saved more than once by the same user, so the unique key \
-                 (user_id, youtube_id) cannot be built; keep one video of each and delete \
-                 the others (or merge them): {}",
-                rows.len(),
-                rows.iter()
-                    .map(|k| format!("{} in videos {}", k.key, k.ids.join(", ")))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        })
+        finding(
+            conn,
+            "duplicate_saves",
+            DUPLICATES,
+            |n| {
+                format!(
+                    "{n} video(s) saved more than once by the same user, so the unique key \
+                     (user_id, youtube_id) cannot be built; keep one video of each and delete \
+                     the others (or merge them)"
+                )
+            },
+            |k| format!("{} in videos {}", k.key, k.ids.join(", ")),
+        )
         .await?,
     );
     found.extend(
-        finding(conn, "invalid_json", INVALID_JSON, |rows| {
-            format!(
-                "{} video(s) hold AI content that jsonb cannot hold (a \\u0000 escape or a \
+        finding(
+            conn,
+            "invalid_json",
+            INVALID_JSON,
+            |n| {
+                format!(
+                    "{n} video(s) hold AI content that jsonb cannot hold (a \\u0000 escape or a \
                  lone UTF-16 surrogate escape); remove the NUL or the broken escape from \
-                 ai_generated_content: {}",
-                rows.len(),
-                list(rows)
-            )
-        })
+                 ai_generated_content"
+                )
+            },
+            key,
+        )
         .await?,
     );
     found.extend(
-        finding(conn, "unknown_status", &unknown_status_query(), |rows| {
-            format!(
-                "{} video(s) have a processing_status other than pending, processing, \
-                 completed or failed: {}",
-                rows.len(),
-                list(rows)
-            )
-        })
+        finding(
+            conn,
+            "unknown_status",
+            &unknown_status_query(),
+            |n| {
+                format!(
+                    "{n} video(s) have a processing_status other than pending, processing, \
+                 completed or failed"
+                )
+            },
+            key,
+        )
         .await?,
     );
     found.extend(
-        finding(conn, "content_not_an_object", NOT_AN_OBJECT, |rows| {
-            format!(
-                "{} video(s) hold AI content that is not a JSON object (the data layer reads \
-                 objects only); set it to an object, or to NULL: {}",
-                rows.len(),
-                list(rows)
-            )
-        })
+        finding(
+            conn,
+            "content_not_an_object",
+            NOT_AN_OBJECT,
+            |n| {
+                format!(
+                    "{n} video(s) hold AI content that is not a JSON object (the data layer reads \
+                 objects only); set it to an object, or to NULL"
+                )
+            },
+            key,
+        )
         .await?,
     );
     Ok(found)
@@ -211,15 +251,19 @@ ORDER BY place";
 pub async fn warnings(conn: &mut AsyncPgConnection, live: &Schema) -> Result<Vec<Finding>> {
     let mut found = Vec::new();
     found.extend(
-        finding(conn, "processing", PROCESSING, |rows| {
-            format!(
-                "{} video(s) are being processed by the TypeScript app's workers; stop the \
+        finding(
+            conn,
+            "processing",
+            PROCESSING,
+            |n| {
+                format!(
+                    "{n} video(s) are being processed by the TypeScript app's workers; stop the \
                  workers before `mv-admin migrate` applies the pipeline migrations, which give \
-                 such videos an expired lease (the next rescue puts them back in the queue): {}",
-                rows.len(),
-                list(rows)
-            )
-        })
+                 such videos an expired lease (the next rescue puts them back in the queue)"
+                )
+            },
+            key,
+        )
         .await?,
     );
     for table in ["tag", "category"] {
@@ -245,6 +289,7 @@ pub async fn warnings(conn: &mut AsyncPgConnection, live: &Schema) -> Result<Vec
                     .join(", ")
             ),
             rows: Vec::new(),
+            row_count: 0,
             query: Some(TIME_ZONES.split_whitespace().collect::<Vec<_>>().join(" ")),
         });
     }
@@ -261,15 +306,20 @@ async fn labels(conn: &mut AsyncPgConnection, table: &'static str) -> Result<Opt
         .with_context(|| format!("Failed to read the {table} names"))?;
     let mut by_form: BTreeMap<String, Vec<&Label>> = BTreeMap::new();
     let mut differ = Vec::new();
+    let mut ids = Vec::new();
     for label in &rows {
         match normalize_name("name", &label.name) {
             Ok(form) => {
                 if form != label.name {
                     differ.push(format!("{:?} ({}) would be {form:?}", label.name, label.id));
+                    ids.push(label.id.clone());
                 }
                 by_form.entry(form).or_default().push(label);
             }
-            Err(e) => differ.push(format!("{:?} ({}): {e}", label.name, label.id)),
+            Err(e) => {
+                differ.push(format!("{:?} ({}): {e}", label.name, label.id));
+                ids.push(label.id.clone());
+            }
         }
     }
     let same: Vec<String> = by_form
@@ -294,13 +344,13 @@ async fn labels(conn: &mut AsyncPgConnection, table: &'static str) -> Result<Opt
          spaces, lower case), so the data layer, which looks names up in that form, does not \
          find them: {}",
         differ.len(),
-        differ.join("; ")
+        named(&differ)
     );
     if !same.is_empty() {
         message.push_str(&format!(
             "; these become one name, and the data layer will use only the stored one already \
              in that form: {}",
-            same.join("; ")
+            named(&same)
         ));
     }
     Ok(Some(Finding {
@@ -310,11 +360,8 @@ async fn labels(conn: &mut AsyncPgConnection, table: &'static str) -> Result<Opt
             "category_names"
         },
         message,
-        rows: rows
-            .iter()
-            .filter(|l| normalize_name("name", &l.name).ok().as_deref() != Some(&l.name))
-            .map(|l| l.id.clone())
-            .collect(),
+        row_count: ids.len(),
+        rows: ids.into_iter().take(LISTED).collect(),
         query: Some(query),
     }))
 }
@@ -370,6 +417,7 @@ async fn foreign_keys(conn: &mut AsyncPgConnection, live: &Schema) -> Result<Vec
                     count.count.unwrap_or(0)
                 ),
                 rows: Vec::new(),
+                row_count: 0,
                 query: Some(query),
             });
         }

@@ -17,26 +17,20 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use serde::Serialize;
 
 use super::digest::{self, Digest, Digestible};
-use super::steps::{self, Hold, Lock, PREFIX, Shadow, StepInfo, Work};
+use super::record::record;
+use super::steps::{self, Lock, Shadow, StepInfo, Work};
+use super::verify::{catalog_differences, check, compare_journaled, mismatch};
 use super::{
     APP_TABLES, AdoptError, Assessment, BASELINE, Backup, Detected, FOREIGN_TABLES, Mode, PROGRESS,
-    Progress, detect, invalid_indexes, read_progress, refuse_managed,
+    Progress, invalid_indexes, read_progress, refuse_managed,
 };
-use crate::catalog::{Schema, introspect};
-use crate::migrations::{self, MigrationSet, history, lock};
+use crate::catalog::introspect;
+use crate::migrations::{self, lock};
 use crate::plan::ddl::literal;
 
 /// The message adopt's own lock attempt raises when the lock stays busy for
 /// the whole lock_timeout (PostgreSQL's own message may be translated).
 const LOCK_BUSY: &str = "mv-adopt: lock busy";
-
-/// Rough speeds of this kind of work, in bytes per second of the table's
-/// size, measured on a busy 2-core machine (BENCHMARKS.md): what the
-/// estimates divide by.
-const SCAN_RATE: f64 = 100e6;
-const BACKFILL_RATE: f64 = 8e6;
-const BUILD_RATE: f64 = 40e6;
-const REWRITE_RATE: f64 = 25e6;
 
 /// Something worth telling the person watching, as it happens.
 #[derive(Debug)]
@@ -444,7 +438,7 @@ async fn timed(
     })
 }
 
-fn step_error(step: &str, error: &diesel::result::Error) -> AdoptError {
+pub(crate) fn step_error(step: &str, error: &diesel::result::Error) -> AdoptError {
     AdoptError::Step {
         step: step.to_string(),
         cause: migrations::describe_db_error(error),
@@ -682,10 +676,11 @@ INSERT INTO {PROGRESS} (mode, detected, backup) VALUES ('live', {}::jsonb, {});"
     Ok(sql)
 }
 
+/// One text value of a query.
 #[derive(QueryableByName)]
-struct SnapshotRow {
+pub(crate) struct TextRow {
     #[diesel(sql_type = Text)]
-    snapshot: String,
+    pub(crate) value: String,
 }
 
 /// Digests every table in one snapshot and records them with it.
@@ -698,11 +693,10 @@ async fn digest_before(
         .await
         .map_err(|e| step_error(name, &e))?;
     let result = async {
-        let snapshot: SnapshotRow =
-            diesel::sql_query("SELECT pg_current_snapshot()::text AS snapshot")
-                .get_result(conn)
-                .await
-                .map_err(|e| step_error(name, &e))?;
+        let snapshot: TextRow = diesel::sql_query("SELECT pg_current_snapshot()::text AS value")
+            .get_result(conn)
+            .await
+            .map_err(|e| step_error(name, &e))?;
         let mut digests = BTreeMap::new();
         for table in tables {
             digests.insert(table.name.clone(), table.digest(conn).await?);
@@ -714,12 +708,12 @@ async fn digest_before(
         diesel::sql_query(format!(
             "UPDATE {PROGRESS} SET snapshot = $1, digests = $2::jsonb"
         ))
-        .bind::<Text, _>(&snapshot.snapshot)
+        .bind::<Text, _>(&snapshot.value)
         .bind::<Text, _>(&json)
         .execute(conn)
         .await
         .map_err(|e| step_error(name, &e))?;
-        Ok::<_, AdoptError>((snapshot.snapshot, digests))
+        Ok::<_, AdoptError>((snapshot.value, digests))
     }
     .await;
     match result {
@@ -827,300 +821,4 @@ async fn out_of_sync(conn: &mut AsyncPgConnection, shadow: &Shadow) -> Result<i6
     .await
     .map_err(|e| step_error(&format!("backfill {}", shadow.table), &e))?;
     Ok(count.count)
-}
-
-/// The schema without adopt's own objects (journal triggers and functions).
-fn without_adopt_objects(schema: &Schema) -> Schema {
-    let mut clean = schema.clone();
-    clean
-        .functions
-        .retain(|signature, _| !signature.starts_with(PREFIX));
-    for table in clean.tables.values_mut() {
-        table.triggers.retain(|t| !t.name.starts_with(PREFIX));
-    }
-    clean
-}
-
-/// How the app's tables differ from the baseline, and the auth tables from
-/// drizzle's; empty when the conversion is exact.
-fn catalog_differences(live: &Schema, assessment: &Assessment) -> Vec<String> {
-    let live = without_adopt_objects(live);
-    let app = detect::app_tables(&live);
-    let baseline = detect::app_tables(&assessment.baseline);
-    let mut found: Vec<String> = detect::differences(&app, &baseline)
-        .into_iter()
-        .map(|d| format!("the app's tables differ from {BASELINE}: {d}"))
-        .collect();
-    if found.is_empty() && app.tables != baseline.tables {
-        found.push(format!(
-            "the app's tables differ from {BASELINE} in their catalog entries"
-        ));
-    }
-    found.extend(
-        detect::differences(
-            &detect::foreign_tables(&live),
-            &detect::foreign_tables(&assessment.shape),
-        )
-        .into_iter()
-        .map(|d| format!("the auth tables changed: {d}")),
-    );
-    found
-}
-
-fn check(
-    table: &Digestible,
-    before: Digest,
-    after: Digest,
-    changed: i64,
-    equal: bool,
-) -> TableCheck {
-    TableCheck {
-        table: table.name.clone(),
-        digest: if FOREIGN_TABLES.contains(&table.name.as_str()) {
-            "exact"
-        } else {
-            "canonical"
-        },
-        rows_before: before.rows,
-        rows_after: after.rows,
-        changed_by_application: changed,
-        equal,
-    }
-}
-
-fn mismatch(table: &Digestible, before: Digest, after: Digest) -> String {
-    format!(
-        "the rows of {} differ: {} row(s) digest {} before, {} row(s) digest {} after",
-        table.name, before.rows, before.sum, after.rows, after.sum
-    )
-}
-
-/// Digests every table now, in one snapshot, and compares with the digests
-/// before, leaving out the rows the application changed since.
-async fn compare_journaled(
-    conn: &mut AsyncPgConnection,
-    tables: &[Digestible],
-    snapshot: &str,
-    before: &BTreeMap<String, Digest>,
-) -> Result<(Vec<TableCheck>, Vec<String>), AdoptError> {
-    conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(|e| step_error("verify", &e))?;
-    let mut measured = Vec::new();
-    for table in tables {
-        match table.journaled(conn, snapshot).await {
-            Ok(journaled) => measured.push(journaled),
-            Err(e) => {
-                let _ = conn.batch_execute("ROLLBACK").await;
-                return Err(e.into());
-            }
-        }
-    }
-    let _ = conn.batch_execute("COMMIT").await;
-    let mut checks = Vec::new();
-    let mut found = Vec::new();
-    for (table, journaled) in tables.iter().zip(measured) {
-        let Some(was) = before.get(&table.name).copied() else {
-            found.push(format!("no digest of {} was taken before", table.name));
-            continue;
-        };
-        let kept_before = was - journaled.changed_before;
-        let kept_after = journaled.now - journaled.changed_now;
-        let equal = kept_before == kept_after;
-        checks.push(check(table, was, journaled.now, journaled.keys, equal));
-        if !equal {
-            found.push(mismatch(table, kept_before, kept_after));
-        }
-    }
-    Ok((checks, found))
-}
-
-/// The bookkeeping tables, the baseline as applied, and the log entry.
-async fn record(
-    conn: &mut AsyncPgConnection,
-    detected: &Detected,
-    backup: &str,
-    mode: Mode,
-) -> Result<(), AdoptError> {
-    history::create_tables(conn).await?;
-    let set = MigrationSet::embedded()?;
-    let migration = set
-        .migrations()
-        .iter()
-        .find(|m| m.name == BASELINE)
-        .ok_or_else(|| AdoptError::Step {
-            step: "record the baseline".to_string(),
-            cause: format!("{BASELINE} is not built into this binary"),
-        })?;
-    let reason = format!(
-        "mv-admin adopt ({} mode) took over the database made by {} ({}); drizzle's last migration hash {}; {backup}",
-        mode.as_str(),
-        detected.made_by,
-        detected.migrations.join(" + "),
-        detected.last_hash
-    );
-    history::record_baselined(conn, migration, &detected.last_hash, &reason).await?;
-    Ok(())
-}
-
-/// The steps with what comes before and after them: the journal and the
-/// digests (live), the digests and the record (both).
-pub(crate) fn with_bookends(
-    steps: Vec<StepInfo>,
-    mode: Mode,
-    progress: Option<&Progress>,
-) -> Vec<StepInfo> {
-    let all = format!("{} tables", APP_TABLES.len() + FOREIGN_TABLES.len());
-    let bookend = |name: &str, lock: Lock, hold: Hold, done: bool| StepInfo {
-        name: name.to_string(),
-        table: Some(all.clone()),
-        lock,
-        blocks: lock.blocks(),
-        hold,
-        table_bytes: None,
-        table_rows: None,
-        estimate: String::new(),
-        done,
-        sql: Vec::new(),
-    };
-    let mut out = Vec::new();
-    match mode {
-        Mode::Live => {
-            out.push(bookend(
-                "install the change journal",
-                Lock::ShareRowExclusive,
-                Hold::Instant,
-                progress.is_some(),
-            ));
-            out.push(bookend(
-                "digest every row before",
-                Lock::AccessShare,
-                Hold::Scan,
-                progress.is_some_and(|p| p.before.is_some()),
-            ));
-            out.extend(steps);
-            out.push(bookend("verify", Lock::AccessShare, Hold::Scan, false));
-            out.push(bookend(
-                "remove the change journal and record the baseline",
-                Lock::AccessExclusive,
-                Hold::Instant,
-                false,
-            ));
-        }
-        Mode::Window => {
-            out.push(bookend(
-                "digest every row before",
-                Lock::AccessExclusive,
-                Hold::Scan,
-                false,
-            ));
-            out.extend(steps);
-            out.push(bookend(
-                "digest every row after, verify, record the baseline",
-                Lock::AccessExclusive,
-                Hold::Scan,
-                false,
-            ));
-        }
-    }
-    out
-}
-
-#[derive(QueryableByName)]
-struct SizeRow {
-    #[diesel(sql_type = Text)]
-    name: String,
-    #[diesel(sql_type = BigInt)]
-    bytes: i64,
-    #[diesel(sql_type = BigInt)]
-    rows: i64,
-}
-
-fn seconds(bytes: i64, rate: f64) -> String {
-    let seconds = bytes as f64 / rate;
-    if seconds < 1.0 {
-        "under a second".to_string()
-    } else {
-        format!(
-            "about {}",
-            humantime::format_duration(Duration::from_secs(seconds.round() as u64))
-        )
-    }
-}
-
-/// Fills in each step's table size and how long it holds its lock.
-pub(crate) async fn estimate(
-    conn: &mut AsyncPgConnection,
-    steps: Vec<StepInfo>,
-    mode: Mode,
-) -> Result<Vec<StepInfo>, AdoptError> {
-    let sizes: Vec<SizeRow> = diesel::sql_query(
-        "SELECT c.relname::text AS name, pg_total_relation_size(c.oid)::int8 AS bytes, \
-                greatest(c.reltuples, 0)::int8 AS rows \
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'public' AND c.relkind = 'r'",
-    )
-    .load(conn)
-    .await
-    .map_err(|e| step_error("read the tables' sizes", &e))?;
-    let sizes: BTreeMap<String, (i64, i64)> = sizes
-        .into_iter()
-        .map(|s| (s.name, (s.bytes, s.rows)))
-        .collect();
-    let known: i64 = APP_TABLES
-        .iter()
-        .chain(FOREIGN_TABLES.iter())
-        .filter_map(|t| sizes.get(*t))
-        .map(|(bytes, _)| bytes)
-        .sum();
-    let window_total: f64 = if mode == Mode::Window {
-        steps
-            .iter()
-            .map(|s| {
-                let bytes = s
-                    .table
-                    .as_ref()
-                    .and_then(|t| sizes.get(t))
-                    .map_or(known, |(b, _)| *b) as f64;
-                match s.hold {
-                    Hold::Instant | Hold::Batches => 0.0,
-                    Hold::Scan => bytes / SCAN_RATE,
-                    Hold::Build => bytes / BUILD_RATE,
-                    Hold::Rewrite => bytes / REWRITE_RATE,
-                }
-            })
-            .sum()
-    } else {
-        0.0
-    };
-    Ok(steps
-        .into_iter()
-        .map(|mut step| {
-            let size = step.table.as_ref().and_then(|t| sizes.get(t)).copied();
-            step.table_bytes = Some(size.map_or(known, |(b, _)| b));
-            step.table_rows = size.map(|(_, r)| r);
-            let bytes = step.table_bytes.unwrap_or_default();
-            step.estimate = match (mode, step.hold) {
-                (Mode::Window, _) => format!(
-                    "held until the window's one transaction commits: {} in all",
-                    seconds((window_total * REWRITE_RATE) as i64, REWRITE_RATE)
-                ),
-                (Mode::Live, Hold::Instant) => {
-                    "milliseconds (catalog only), whatever the table's size".to_string()
-                }
-                (Mode::Live, Hold::Batches) => format!(
-                    "milliseconds per batch of rows, {} in all",
-                    seconds(bytes, BACKFILL_RATE)
-                ),
-                (Mode::Live, Hold::Scan) => {
-                    format!("{} (blocks nothing)", seconds(bytes, SCAN_RATE))
-                }
-                (Mode::Live, Hold::Build) => {
-                    format!("{} (blocks nothing)", seconds(bytes, BUILD_RATE))
-                }
-                (Mode::Live, Hold::Rewrite) => seconds(bytes, REWRITE_RATE),
-            };
-            step
-        })
-        .collect())
 }

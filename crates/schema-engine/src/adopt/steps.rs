@@ -78,7 +78,10 @@ pub struct StepInfo {
     /// What of the application's work waits while it is held.
     pub blocks: &'static str,
     pub hold: Hold,
-    /// The table's size (with its indexes and TOAST) and estimated rows.
+    /// The table's size (with its indexes and TOAST), for people and in
+    /// bytes, and its estimated rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_size: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table_bytes: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -678,6 +681,7 @@ fn step(name: String, table: Option<&str>, lock: Lock, hold: Hold, work: Work) -
             lock,
             blocks: lock.blocks(),
             hold,
+            table_size: None,
             table_bytes: None,
             table_rows: None,
             estimate: String::new(),

@@ -1,0 +1,286 @@
+//! `mv-admin adopt`: takes over the database the TypeScript app left behind
+//! (drizzle-kit's schema, BetterAuth's tables), converting the app's tables
+//! to the baseline migration while the app runs, then recording it, so that
+//! `mv-admin migrate` goes on from there.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use schema_engine::adopt::{
+    self, Assessment, Backup, Event, Finding, Mode, Options, Outcome, rollback,
+};
+use serde_json::json;
+
+use crate::output::{self, Cell, DIM, HEADER, paint};
+use crate::{Context, say};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Detect the database, check its rows and print the plan (locks,
+    /// sizes, estimates); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Convert in one transaction, for a maintenance window: one rewrite
+    /// of video_summary, during which the application's reads and writes
+    /// wait.
+    #[arg(long)]
+    pub window: bool,
+    /// A dump of this database made by the project's backup command.
+    #[arg(long, value_name = "FILE", conflicts_with = "backup_elsewhere")]
+    pub backup: Option<PathBuf>,
+    /// Convert without a dump file, naming the backup you made another way
+    /// (a Neon branch, a provider snapshot).
+    #[arg(long, value_name = "WHAT")]
+    pub backup_elsewhere: Option<String>,
+    /// Where to write the rollback script.
+    #[arg(long, value_name = "FILE", default_value = "adopt-rollback.sql")]
+    pub rollback_file: PathBuf,
+    /// lock_timeout of each short step; a step whose lock stays busy is
+    /// rolled back and tried again (40 times).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = positive_duration)]
+    pub lock_timeout: Duration,
+    /// Rows per backfill batch (each its own short transaction).
+    #[arg(long, value_name = "N", default_value_t = 2_000,
+          value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub batch_rows: i64,
+}
+
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    db::config::parse_limit(value)?.ok_or_else(|| "must be more than 0".to_string())
+}
+
+pub async fn run(context: &Context, args: Args) -> Result<()> {
+    let config = context.config().await?;
+    let mode = if args.window {
+        Mode::Window
+    } else {
+        Mode::Live
+    };
+    let assessment = adopt::assess(&config, mode).await?;
+    if args.dry_run {
+        if context.json {
+            say!("{}", json!({ "dry_run": true, "assessment": assessment }));
+        } else {
+            print_assessment(&assessment)?;
+            say!("\ndry run: nothing was changed");
+        }
+        return refuse_blockers(&assessment, context.json);
+    }
+    if !context.json {
+        print_assessment(&assessment)?;
+    }
+    refuse_blockers(&assessment, context.json)?;
+    let backup = match (args.backup, args.backup_elsewhere) {
+        (Some(file), _) => Backup::File(file),
+        (None, Some(what)) => Backup::Elsewhere(what),
+        (None, None) => return Err(adopt::AdoptError::NoBackup.into()),
+    };
+    // Before anything is written.
+    backup.describe()?;
+    std::fs::write(&args.rollback_file, &assessment.rollback_sql).with_context(|| {
+        format!(
+            "Failed to write the rollback script to {}",
+            args.rollback_file.display()
+        )
+    })?;
+    eprintln!(
+        "wrote the rollback script (tried on a scratch database) to {}",
+        args.rollback_file.display()
+    );
+    let options = Options {
+        lock_timeout: args.lock_timeout,
+        batch_rows: args.batch_rows,
+        observer: Some(Arc::new(print_event)),
+        ..Options::new(assessment.mode, backup)
+    };
+    let outcome = adopt::convert(&config, &assessment, &options).await?;
+    if context.json {
+        say!(
+            "{}",
+            json!({
+                "dry_run": false,
+                "assessment": assessment,
+                "outcome": outcome,
+                "rollback_file": args.rollback_file,
+            })
+        );
+    } else {
+        print_outcome(&outcome, &assessment)?;
+    }
+    Ok(())
+}
+
+/// Fails when blockers exist: with the whole list when it was not printed.
+fn refuse_blockers(assessment: &Assessment, json: bool) -> Result<()> {
+    let blockers = &assessment.blockers;
+    if blockers.is_empty() {
+        Ok(())
+    } else if json {
+        Err(adopt::AdoptError::Blocked(blockers.clone()).into())
+    } else {
+        anyhow::bail!(
+            "{} blocker(s), listed above with their rows, must be resolved first; nothing was changed",
+            blockers.len()
+        )
+    }
+}
+
+fn print_event(event: &Event<'_>) {
+    match event {
+        Event::Started { step } => eprintln!("{step} ..."),
+        Event::Finished { step, took } => {
+            eprintln!("{step}: done in {}", format_took(*took));
+        }
+        Event::Retrying { step, attempt } => {
+            eprintln!("{step}: the lock is busy; trying again (try {attempt})");
+        }
+        Event::Backfilled { step, rows } => {
+            if rows % 100_000 < 2_000 || *rows < 2_000 {
+                eprintln!("{step}: {rows} rows so far");
+            }
+        }
+    }
+}
+
+fn format_took(took: Duration) -> String {
+    if took < Duration::from_secs(1) {
+        format!("{} ms", took.as_millis())
+    } else {
+        format!("{:.1} s", took.as_secs_f64())
+    }
+}
+
+/// Data from the database, shown on a terminal: control characters escaped
+/// so no stored text can move the cursor or change colours.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn print_findings(title: &str, findings: &[Finding]) -> Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    say!(
+        "{}",
+        output::heading(&format!("{title} ({})", findings.len()))
+    );
+    for finding in findings {
+        say!(
+            "- {}: {}",
+            paint(HEADER, finding.kind),
+            shown(&finding.message)
+        );
+        if !finding.rows.is_empty() {
+            say!("  rows: {}", shown(&finding.rows.join(", ")));
+        }
+        if let Some(query) = &finding.query {
+            say!("  {}", paint(DIM, &format!("query: {}", shown(query))));
+        }
+    }
+    Ok(())
+}
+
+fn print_assessment(assessment: &Assessment) -> Result<()> {
+    let detected = &assessment.detected;
+    say!(
+        "This database was made by {} ({}); drizzle's last migration hash is {}.",
+        detected.made_by,
+        detected.migrations.join(" + "),
+        detected.last_hash
+    );
+    if let Some(resuming) = &assessment.resuming {
+        say!(
+            "An adoption started at {} ({} mode, {}) is unfinished: it resumes after its last \
+             finished step.",
+            resuming.started_at,
+            resuming.mode.as_str(),
+            shown(&resuming.backup)
+        );
+    }
+    print_findings(
+        "Blockers: resolve them, then run adopt again",
+        &assessment.blockers,
+    )?;
+    print_findings("Warnings", &assessment.warnings)?;
+    let title = match assessment.mode {
+        Mode::Live => "Steps (live: the application keeps running)",
+        Mode::Window => "Steps (window: one transaction; stop the application)",
+    };
+    say!("{}", output::heading(title));
+    let mut table =
+        output::Table::new(["", "step", "table", "lock", "blocks", "size", "held"]).flexible(6);
+    for step in &assessment.steps {
+        table.push(vec![
+            Cell::from(if step.done { "done" } else { "" }),
+            Cell::from(step.name.as_str()),
+            Cell::from(step.table.as_deref().unwrap_or("")),
+            Cell::from(step.lock.as_str()),
+            Cell::from(step.blocks),
+            Cell::from(step.table_size.as_deref().unwrap_or("")),
+            Cell::from(step.estimate.as_str()),
+        ]);
+    }
+    table.print()?;
+    say!("{}", output::heading("Rollback"));
+    say!("The rollback script was tried on a scratch database. It cannot restore:");
+    for item in rollback::CANNOT_RESTORE {
+        say!("- {item}");
+    }
+    Ok(())
+}
+
+fn print_outcome(outcome: &Outcome, assessment: &Assessment) -> Result<()> {
+    say!(
+        "{}",
+        output::heading(&format!(
+            "Converted ({} mode{}) in {:.1} s; every row and the catalog verified",
+            outcome.mode.as_str(),
+            if outcome.resumed { ", resumed" } else { "" },
+            outcome.seconds
+        ))
+    );
+    let mut table = output::Table::new([
+        "table",
+        "digest",
+        "rows before",
+        "rows after",
+        "changed by the app",
+        "equal",
+    ])
+    .right(2)
+    .right(3)
+    .right(4);
+    for check in &outcome.tables {
+        table.push(vec![
+            Cell::from(check.table.as_str()),
+            Cell::from(check.digest),
+            Cell::from(check.rows_before.to_string()),
+            Cell::from(check.rows_after.to_string()),
+            Cell::from(check.changed_by_application.to_string()),
+            Cell::from(if check.equal { "yes" } else { "NO" }),
+        ]);
+    }
+    table.print()?;
+    say!(
+        "\nrecorded {} as applied (log: baselined, drizzle's last hash {}; {})",
+        outcome.baseline,
+        outcome.drizzle_last_hash,
+        shown(&outcome.backup)
+    );
+    say!("next: stop the TypeScript app's workers, then run `mv-admin migrate`");
+    say!("{}", output::heading("Switch-over"));
+    for (i, note) in assessment.switch_over.iter().enumerate() {
+        say!("{}. {note}", i + 1);
+    }
+    Ok(())
+}
