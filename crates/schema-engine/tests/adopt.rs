@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use db::models::{AiContent, VideoSummary};
 use db::pipeline::{self, RetryPolicy};
@@ -10,8 +11,8 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use local_pg::harness::{
-    MigrationDir, RESOLVE_BLOCKERS, TestDatabase, drizzle_database, drizzle_database_with,
-    pg_dump_schema, repository, schema_snapshot, snapshot,
+    MigrationDir, RESOLVE_BLOCKERS, TestDatabase, database_state, drizzle_database,
+    drizzle_database_with, pg_dump_schema, repository,
 };
 use schema_engine::adopt::{
     self, APP_TABLES, AdoptError, Assessment, BASELINE, Backup, Event, FOREIGN_TABLES, Mode,
@@ -132,7 +133,7 @@ async fn baseline_database() -> TestDatabase {
 async fn the_fixture_is_recognised_and_its_blockers_named_with_their_rows() {
     let db = drizzle_database().await;
     let mut conn = db.connect().await;
-    let before = (schema_snapshot(&mut conn).await, snapshot(&mut conn).await);
+    let before = database_state(&mut conn).await;
     let assessment = assess(&db, Mode::Live).await;
 
     assert_eq!(assessment.detected.made_by, "drizzle-kit migrate");
@@ -259,17 +260,14 @@ async fn the_fixture_is_recognised_and_its_blockers_named_with_their_rows() {
     );
 
     // Read only.
-    assert_eq!(
-        (schema_snapshot(&mut conn).await, snapshot(&mut conn).await),
-        before
-    );
+    assert_eq!(database_state(&mut conn).await, before);
 }
 
 #[tokio::test]
 async fn adopt_refuses_while_blockers_exist_and_changes_nothing() {
     let db = drizzle_database().await;
     let mut conn = db.connect().await;
-    let before = (schema_snapshot(&mut conn).await, snapshot(&mut conn).await);
+    let before = database_state(&mut conn).await;
     let assessment = assess(&db, Mode::Live).await;
     let error = adopt::convert(
         &db.config(),
@@ -289,10 +287,7 @@ async fn adopt_refuses_while_blockers_exist_and_changes_nothing() {
     ] {
         assert!(error.to_string().contains(id), "{error}");
     }
-    assert_eq!(
-        (schema_snapshot(&mut conn).await, snapshot(&mut conn).await),
-        before
-    );
+    assert_eq!(database_state(&mut conn).await, before);
 }
 
 #[tokio::test]
@@ -501,19 +496,19 @@ async fn every_instant_is_kept_when_the_database_time_zone_is_new_york() {
     assert_eq!(after, before);
 }
 
-#[tokio::test]
-async fn the_application_may_write_during_a_live_adoption() {
-    let db = resolved().await;
+/// Options whose observer, when `step` starts, runs `sql` on a connection
+/// of its own (another thread: the observer runs inside adopt) and counts
+/// how often it did.
+fn writing_at(
+    db: &TestDatabase,
+    step: &'static str,
+    sql: &'static str,
+) -> (Options, Arc<AtomicUsize>) {
     let url = db.url().to_string();
-    // While the backfill starts, the application saves a video, edits
-    // another, deletes a tag link and a session (another thread: the
-    // observer runs inside adopt).
-    let writes = Arc::new(std::sync::Mutex::new(0));
+    let writes = Arc::new(AtomicUsize::new(0));
     let counter = writes.clone();
     let observer = Arc::new(move |event: &Event<'_>| {
-        if let Event::Started { step } = event
-            && *step == "backfill video_summary"
-        {
+        if matches!(event, Event::Started { step: started } if *started == step) {
             let url = url.clone();
             std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -525,32 +520,40 @@ async fn the_application_may_write_during_a_live_adoption() {
                         .await
                         .expect("the application connects");
                     tokio::spawn(connection);
-                    client
-                        .batch_execute(
-                            "INSERT INTO video_summary (id, user_id, youtube_url, youtube_id, title, ai_generated_content, created_at, updated_at)
-                             VALUES ('saved-meanwhile', '4rbNdcGaY1LGzuw2nVn06ixezKgCn7s0', 'https://youtu.be/aaaaaaaaaaa', 'aaaaaaaaaaa', 'New', '{\"summary\": \"s\"}', now(), now());
-                             UPDATE video_summary SET title = 'Edited', updated_at = now() WHERE id = 'nmC4LqRj20GKm6BtdWvj2';
-                             DELETE FROM video_summary_tag WHERE video_summary_id = 'nmC4LqRj20GKm6BtdWvj2';
-                             DELETE FROM session WHERE id = (SELECT min(id) FROM session);",
-                        )
-                        .await
-                        .expect("the application writes");
+                    client.batch_execute(sql).await.expect("the write");
                 });
             })
             .join()
-            .expect("the application's thread");
-            *counter.lock().expect("counter") += 1;
+            .expect("the writing thread");
+            counter.fetch_add(1, Ordering::SeqCst);
         }
     });
-    let assessment = assess(&db, Mode::Live).await;
     let options = Options {
         observer: Some(observer),
         ..Options::new(Mode::Live, backup())
     };
+    (options, writes)
+}
+
+#[tokio::test]
+async fn the_application_may_write_during_a_live_adoption() {
+    let db = resolved().await;
+    // While the backfill starts, the application saves a video, edits
+    // another, deletes a tag link and a session.
+    let (options, writes) = writing_at(
+        &db,
+        "backfill video_summary",
+        "INSERT INTO video_summary (id, user_id, youtube_url, youtube_id, title, ai_generated_content, created_at, updated_at)
+         VALUES ('saved-meanwhile', '4rbNdcGaY1LGzuw2nVn06ixezKgCn7s0', 'https://youtu.be/aaaaaaaaaaa', 'aaaaaaaaaaa', 'New', '{\"summary\": \"s\"}', now(), now());
+         UPDATE video_summary SET title = 'Edited', updated_at = now() WHERE id = 'nmC4LqRj20GKm6BtdWvj2';
+         DELETE FROM video_summary_tag WHERE video_summary_id = 'nmC4LqRj20GKm6BtdWvj2';
+         DELETE FROM session WHERE id = (SELECT min(id) FROM session);",
+    );
+    let assessment = assess(&db, Mode::Live).await;
     let outcome = adopt::convert(&db.config(), &assessment, &options)
         .await
         .expect("convert");
-    assert_eq!(*writes.lock().expect("counter"), 1);
+    assert_eq!(AtomicUsize::load(&writes, Ordering::SeqCst), 1);
     let changed: BTreeMap<&str, i64> = outcome
         .tables
         .iter()
@@ -575,42 +578,15 @@ async fn the_application_may_write_during_a_live_adoption() {
 #[tokio::test]
 async fn a_change_adopt_did_not_make_fails_verification_and_nothing_is_recorded() {
     let db = resolved().await;
-    let url = db.url().to_string();
     // A write that bypasses the journal, as if the conversion itself had
     // changed a value.
-    let observer = Arc::new(move |event: &Event<'_>| {
-        if let Event::Started { step } = event
-            && *step == "swap video_summary's columns"
-        {
-            let url = url.clone();
-            std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                runtime.block_on(async {
-                    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                        .await
-                        .expect("connect");
-                    tokio::spawn(connection);
-                    client
-                        .batch_execute(
-                            "SET mv.adopt = 'converting'; \
-                             UPDATE tag SET description = 'changed unseen' WHERE id = (SELECT min(id) FROM tag)",
-                        )
-                        .await
-                        .expect("the unseen write");
-                });
-            })
-            .join()
-            .expect("thread");
-        }
-    });
+    let (options, writes) = writing_at(
+        &db,
+        "swap video_summary's columns",
+        "SET mv.adopt = 'converting';
+         UPDATE tag SET description = 'changed unseen' WHERE id = (SELECT min(id) FROM tag)",
+    );
     let assessment = assess(&db, Mode::Live).await;
-    let options = Options {
-        observer: Some(observer),
-        ..Options::new(Mode::Live, backup())
-    };
     let error = adopt::convert(&db.config(), &assessment, &options)
         .await
         .expect_err("verification fails");
@@ -618,6 +594,7 @@ async fn a_change_adopt_did_not_make_fails_verification_and_nothing_is_recorded(
         matches!(&error, AdoptError::Verification(found) if found.iter().any(|f| f.contains("rows of tag differ"))),
         "{error}"
     );
+    assert_eq!(AtomicUsize::load(&writes, Ordering::SeqCst), 1);
     let mut conn = db.connect().await;
     assert_eq!(
         lines(
@@ -638,7 +615,7 @@ async fn a_database_that_differs_from_drizzle_s_is_refused_with_the_differences(
     )
     .await
     .expect("a team's own change");
-    let before = (schema_snapshot(&mut conn).await, snapshot(&mut conn).await);
+    let before = database_state(&mut conn).await;
     let error = adopt::assess(&db.config(), Mode::Live)
         .await
         .expect_err("refused");
@@ -647,10 +624,7 @@ async fn a_database_that_differs_from_drizzle_s_is_refused_with_the_differences(
     };
     assert!(found.iter().any(|d| d.contains("notes")), "{found:?}");
     assert!(found.iter().any(|d| d.contains("team_notes")), "{found:?}");
-    assert_eq!(
-        (schema_snapshot(&mut conn).await, snapshot(&mut conn).await),
-        before
-    );
+    assert_eq!(database_state(&mut conn).await, before);
 }
 
 #[tokio::test]

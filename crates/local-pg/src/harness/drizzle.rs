@@ -2,9 +2,9 @@
 //! into a test database of its own, and the fixes a person makes to its
 //! rows before `mv-admin adopt` converts it.
 
-use diesel_async::SimpleAsyncConnection;
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 
-use super::{TestDatabase, repository};
+use super::{TestDatabase, repository, schema_snapshot, snapshot};
 
 fn fixture(file: &str) -> String {
     let path = repository().join("fixtures/drizzle").join(file);
@@ -79,4 +79,10 @@ pub fn pg_dump_schema(db: &TestDatabase, tables: &[&str]) -> String {
         .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The database's structure and a digest of its rows: the same before and
+/// after, nothing changed.
+pub async fn database_state(conn: &mut AsyncPgConnection) -> String {
+    format!("{}\n{}", schema_snapshot(conn).await, snapshot(conn).await)
 }

@@ -30,7 +30,8 @@ mod drizzle;
 mod fixtures;
 
 pub use drizzle::{
-    RESOLVE_BLOCKERS, drizzle_database, drizzle_database_with, drizzle_sql, pg_dump_schema,
+    RESOLVE_BLOCKERS, database_state, drizzle_database, drizzle_database_with, drizzle_sql,
+    pg_dump_schema,
 };
 pub use fixtures::{
     MigrationDir, SEED, Workspace, count, replace, repository, schema_snapshot, seeded, snapshot,

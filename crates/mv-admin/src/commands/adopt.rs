@@ -231,6 +231,11 @@ fn print_assessment(assessment: &Assessment) -> Result<()> {
         ]);
     }
     table.print()?;
+    for step in &assessment.steps {
+        if let Some(note) = &step.note {
+            say!("{}: {note}", step.name);
+        }
+    }
     say!("{}", output::heading("Rollback"));
     say!("The rollback script was tried on a scratch database. It cannot restore:");
     for item in rollback::CANNOT_RESTORE {

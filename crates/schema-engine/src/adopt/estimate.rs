@@ -28,17 +28,8 @@ pub(crate) fn with_bookends(
 ) -> Vec<StepInfo> {
     let all = format!("{} tables", APP_TABLES.len() + FOREIGN_TABLES.len());
     let bookend = |name: &str, lock: Lock, hold: Hold, done: bool| StepInfo {
-        name: name.to_string(),
-        table: Some(all.clone()),
-        lock,
-        blocks: lock.blocks(),
-        hold,
-        table_size: None,
-        table_bytes: None,
-        table_rows: None,
-        estimate: String::new(),
         done,
-        sql: Vec::new(),
+        ..StepInfo::new(name.to_string(), Some(all.clone()), lock, hold, Vec::new())
     };
     let mut out = Vec::new();
     match mode {

@@ -68,7 +68,7 @@ pub const PROGRESS: &str = "public.__mv_adopt";
 /// What the TypeScript app must do while both run on one database, and
 /// after. adopt prints it; the README's runbook says the same.
 pub const SWITCH_OVER: [&str; 6] = [
-    "Run the TypeScript app's sessions in UTC (TimeZone = 'UTC', which PostgreSQL's default and node-postgres keep unless told otherwise): timestamptz columns read and written in another zone shift its times.",
+    "Keep the TypeScript app's database sessions in UTC (SHOW TimeZone; Neon's default): drizzle-orm reads its timestamp() columns as UTC by appending +0000 to their text, which for a timestamptz column is right only when the session prints +00; or declare them timestamp({ withTimezone: true }).",
     "Strip NUL (\\u0000) and broken surrogate escapes from AI content before saving it: jsonb refuses them, so such a save fails from the moment adopt starts.",
     "Handle the new unique key on video_summary (user_id, youtube_id): saving a video the user saved already fails with a unique violation (constraint video_summary_user_id_youtube_id_key); look the existing one up instead.",
     "Stop the TypeScript app's workers before `mv-admin migrate` applies the pipeline migrations (000002-000006): from then on the database allows only the pipeline's status moves, and the Rust workers claim videos with leases.",

@@ -463,29 +463,8 @@ async fn execute(
         .as_ref()
         .map(|t| vec![format!("public.{}", quote(t))])
         .unwrap_or_default();
-    let with_journal = |sql: &[String]| -> Vec<String> {
-        sql.iter()
-            .cloned()
-            .chain(journal.map(str::to_string))
-            .collect()
-    };
-    match work {
-        Work::Instant(sql) => {
-            instant(
-                conn,
-                options,
-                name,
-                &table,
-                Lock::AccessExclusive,
-                &with_journal(sql),
-                async |_| Ok(()),
-            )
-            .await
-        }
-        Work::Backfill(shadow) => {
-            backfill(conn, options, name, shadow).await?;
-            Ok(0)
-        }
+    let sql = match work {
+        Work::Instant(sql) => sql.clone(),
         Work::Swap(shadow) => {
             // The trigger keeps the shadows in sync from its creation on; a
             // row out of sync now means something else changed them.
@@ -499,22 +478,17 @@ async fn execute(
                     ),
                 });
             }
-            instant(
-                conn,
-                options,
-                name,
-                &table,
-                Lock::AccessExclusive,
-                &with_journal(&shadow.swap_sql()),
-                async |_| Ok(()),
-            )
-            .await
+            shadow.swap_sql()
+        }
+        Work::Backfill(shadow) => {
+            backfill(conn, options, name, shadow).await?;
+            return Ok(0);
         }
         Work::Online(sql) => {
             conn.batch_execute(sql)
                 .await
                 .map_err(|e| step_error(name, &e))?;
-            Ok(0)
+            return Ok(0);
         }
         Work::CreateIndex { name: index, sql } => {
             // A build that failed or was killed leaves an INVALID index.
@@ -527,10 +501,21 @@ async fn execute(
             conn.batch_execute(sql)
                 .await
                 .map_err(|e| step_error(name, &e))?;
-            Ok(0)
+            return Ok(0);
         }
-        Work::InWindow(_) => Ok(0),
-    }
+        Work::InWindow(_) => return Ok(0),
+    };
+    let sql: Vec<String> = sql.into_iter().chain(journal.map(str::to_string)).collect();
+    instant(
+        conn,
+        options,
+        name,
+        &table,
+        Lock::AccessExclusive,
+        &sql,
+        async |_| Ok(()),
+    )
+    .await
 }
 
 fn quote(name: &str) -> String {

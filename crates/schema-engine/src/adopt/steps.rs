@@ -90,6 +90,9 @@ pub struct StepInfo {
     pub estimate: String,
     /// Already done (an unfinished conversion resumes after it).
     pub done: bool,
+    /// What is particular about this run of the step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub sql: Vec<String>,
 }
 
@@ -537,18 +540,21 @@ pub fn derive(
                 Work::InWindow(vec![format!("{sql};")]),
             ),
         };
-        let verb = if rebuilt.contains(&name) {
-            "rebuild index"
-        } else {
-            "create index"
-        };
-        out.push(step(
-            format!("{verb} {name}"),
+        let mut created = step(
+            format!("create index {name}"),
             Some(&table),
             lock,
             Hold::Build,
             work,
-        ));
+        );
+        if rebuilt.contains(&name) {
+            created.info.note = Some(
+                "an INVALID index of this name, left by a build that failed or was killed, is \
+                 dropped first"
+                    .to_string(),
+            );
+        }
+        out.push(created);
     }
     drops.sort();
     for (table, ident) in drops {
@@ -675,9 +681,23 @@ fn step(name: String, table: Option<&str>, lock: Lock, hold: Hold, work: Work) -
         Work::CreateIndex { sql, .. } => vec![sql.clone()],
     };
     Step {
-        info: StepInfo {
+        info: StepInfo::new(name, table.map(str::to_string), lock, hold, sql),
+        work,
+    }
+}
+
+impl StepInfo {
+    /// A step not yet done, before its size and estimate are known.
+    pub fn new(
+        name: String,
+        table: Option<String>,
+        lock: Lock,
+        hold: Hold,
+        sql: Vec<String>,
+    ) -> Self {
+        Self {
             name,
-            table: table.map(str::to_string),
+            table,
             lock,
             blocks: lock.blocks(),
             hold,
@@ -686,8 +706,8 @@ fn step(name: String, table: Option<&str>, lock: Lock, hold: Hold, work: Work) -
             table_rows: None,
             estimate: String::new(),
             done: false,
+            note: None,
             sql,
-        },
-        work,
+        }
     }
 }
