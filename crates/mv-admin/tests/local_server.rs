@@ -18,6 +18,13 @@ fn mv_admin(home: &Path, args: &[&str]) -> Output {
         .expect("mv-admin runs")
 }
 
+/// Runs mv-admin and checks that it succeeded.
+fn succeed(home: &Path, args: &[&str]) -> Output {
+    let output = mv_admin(home, args);
+    assert!(output.status.success(), "{args:?}: {}", text(&output));
+    output
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -59,16 +66,14 @@ impl Drop for Cluster {
 #[test]
 fn start_status_url_stop_and_reset() {
     let cluster = Cluster::new("cycle");
-    let status = mv_admin(&cluster.home, &["db", "status", "--json"]);
-    assert!(status.status.success(), "{}", text(&status));
+    let status = succeed(&cluster.home, &["db", "status", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
     assert_eq!(
         (json["running"].as_bool(), json["created"].as_bool()),
         (Some(false), Some(false))
     );
 
-    let started = mv_admin(&cluster.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
+    let started = succeed(&cluster.home, &["db", "start"]);
     assert!(text(&started).contains("started the local server"));
     let again = mv_admin(&cluster.home, &["db", "start"]);
     assert!(text(&again).contains("already running"), "{}", text(&again));
@@ -109,8 +114,7 @@ fn start_status_url_stop_and_reset() {
         "no terminal, no --yes: refused"
     );
     assert!(cluster.home.join("data").exists(), "nothing deleted");
-    let reset = mv_admin(&cluster.home, &["db", "reset", "--yes"]);
-    assert!(reset.status.success(), "{}", text(&reset));
+    succeed(&cluster.home, &["db", "reset", "--yes"]);
     assert!(!cluster.home.exists());
 }
 
@@ -144,8 +148,7 @@ fn a_socket_path_too_long_for_postgres_still_works() {
     );
     let deep = &cluster.home;
     assert!(deep.join("run/.s.PGSQL.5432").as_os_str().len() > 107);
-    let started = mv_admin(deep, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
+    succeed(deep, &["db", "start"]);
     let url = mv_admin(deep, &["db", "url"]);
     assert!(
         !String::from_utf8_lossy(&url.stdout).contains("a-folder-name"),
@@ -333,8 +336,7 @@ fn query(url: &str, statements: &[&str]) -> Vec<String> {
 }
 
 fn local_url(home: &Path) -> String {
-    let url = mv_admin(home, &["db", "url"]);
-    assert!(url.status.success(), "{}", text(&url));
+    let url = succeed(home, &["db", "url"]);
     String::from_utf8_lossy(&url.stdout).trim().to_string()
 }
 
@@ -367,8 +369,7 @@ fn a_first_start_killed_during_initdb_never_exposes_the_server() {
     // The orphaned initdb goes on to finish its folder.
     wait_until_ended(initdb);
 
-    let started = mv_admin(&cluster.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
+    succeed(&cluster.home, &["db", "start"]);
     assert_private(&cluster.home);
 }
 
@@ -389,10 +390,8 @@ fn settings_changed_inside_the_cluster_cannot_open_it_up() {
             "ALTER SYSTEM SET unix_socket_permissions = '0777'",
         ],
     );
-    let stopped = mv_admin(&cluster.home, &["db", "stop"]);
-    assert!(stopped.status.success(), "{}", text(&stopped));
-    let started = mv_admin(&cluster.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
+    succeed(&cluster.home, &["db", "stop"]);
+    succeed(&cluster.home, &["db", "start"]);
     assert_private(&cluster.home);
 }
 
@@ -490,10 +489,8 @@ fn a_folder_mv_admin_did_not_make_is_left_alone() {
     // An empty folder is taken, and given back by reset.
     let empty = Cluster::new("empty");
     std::fs::create_dir_all(&empty.home).expect("empty folder");
-    let started = mv_admin(&empty.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
-    let reset = mv_admin(&empty.home, &["db", "reset", "--yes"]);
-    assert!(reset.status.success(), "{}", text(&reset));
+    succeed(&empty.home, &["db", "start"]);
+    succeed(&empty.home, &["db", "reset", "--yes"]);
     assert!(!empty.home.exists());
 }
 
@@ -501,17 +498,14 @@ fn a_folder_mv_admin_did_not_make_is_left_alone() {
 fn a_cluster_made_before_the_marker_file_is_still_the_projects() {
     let cluster = Cluster::new("older");
     let marker = cluster.home.join(local_pg::MARKER);
-    let started = mv_admin(&cluster.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
+    succeed(&cluster.home, &["db", "start"]);
     std::fs::remove_file(&marker).expect("marker");
     let stopped = mv_admin(&cluster.home, &["db", "stop"]);
     assert!(text(&stopped).contains("stopped the"), "{}", text(&stopped));
-    let started = mv_admin(&cluster.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
+    succeed(&cluster.home, &["db", "start"]);
     assert!(marker.exists(), "marked when used");
     std::fs::remove_file(&marker).expect("marker");
-    let reset = mv_admin(&cluster.home, &["db", "reset", "--yes"]);
-    assert!(reset.status.success(), "{}", text(&reset));
+    succeed(&cluster.home, &["db", "reset", "--yes"]);
     assert!(!cluster.home.exists());
 }
 
@@ -519,10 +513,8 @@ fn a_cluster_made_before_the_marker_file_is_still_the_projects() {
 fn a_damaged_cluster_is_reported_and_kept() {
     let cluster = Cluster::new("damaged");
     let data = cluster.home.join("data");
-    let started = mv_admin(&cluster.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
-    let stopped = mv_admin(&cluster.home, &["db", "stop"]);
-    assert!(stopped.status.success(), "{}", text(&stopped));
+    succeed(&cluster.home, &["db", "start"]);
+    succeed(&cluster.home, &["db", "stop"]);
     std::fs::remove_file(data.join("PG_VERSION")).expect("damage");
     let before = std::fs::read(data.join("global/pg_control")).expect("pg_control");
 
@@ -548,10 +540,8 @@ fn a_damaged_cluster_is_reported_and_kept() {
         text(&status)
     );
 
-    let reset = mv_admin(&cluster.home, &["db", "reset", "--yes"]);
-    assert!(reset.status.success(), "{}", text(&reset));
-    let started = mv_admin(&cluster.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
+    succeed(&cluster.home, &["db", "reset", "--yes"]);
+    succeed(&cluster.home, &["db", "start"]);
 }
 
 #[test]
@@ -563,8 +553,7 @@ fn stop_and_reset_find_a_server_that_lost_its_pid_files() {
         std::fs::remove_file(cluster.home.join("run/.s.PGSQL.5432.lock")).expect("lock file");
     };
 
-    let started = mv_admin(&cluster.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
+    succeed(&cluster.home, &["db", "start"]);
     let [postmaster] = postmasters(&data)[..] else {
         panic!("one postmaster: {:?}", postmasters(&data));
     };
@@ -573,14 +562,12 @@ fn stop_and_reset_find_a_server_that_lost_its_pid_files() {
     assert!(text(&stopped).contains("stopped the"), "{}", text(&stopped));
     assert!(ended(postmaster), "the server was stopped");
 
-    let started = mv_admin(&cluster.home, &["db", "start"]);
-    assert!(started.status.success(), "{}", text(&started));
+    succeed(&cluster.home, &["db", "start"]);
     let [postmaster] = postmasters(&data)[..] else {
         panic!("one postmaster: {:?}", postmasters(&data));
     };
     forget();
-    let reset = mv_admin(&cluster.home, &["db", "reset", "--yes"]);
-    assert!(reset.status.success(), "{}", text(&reset));
+    succeed(&cluster.home, &["db", "reset", "--yes"]);
     assert!(
         ended(postmaster),
         "the server was stopped before its folder went"
