@@ -119,7 +119,7 @@ impl Context {
         if self.config.database_url.is_some() {
             return Ok(self.config.clone());
         }
-        let url = local_pg::project_database_url().await?;
+        let url = commands::db::local_database_url().await?;
         Ok(self.config.clone().with_url(url))
     }
 
