@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -163,7 +164,14 @@ fn fail(error: &anyhow::Error) -> ExitCode {
         .filter(|cause| !cause.is::<ExitStatus>())
         .map(ToString::to_string)
         .collect();
-    eprintln!("error: {}", message.join(": "));
+    let message = message.join(": ");
+    // An error may quote data (a value, a server message): on a terminal,
+    // its control characters are shown, not obeyed.
+    if std::io::stderr().is_terminal() {
+        eprintln!("error: {}", output::escape_controls(&message));
+    } else {
+        eprintln!("error: {message}");
+    }
     let code = error
         .chain()
         .find_map(|cause| cause.downcast_ref::<ExitStatus>())
