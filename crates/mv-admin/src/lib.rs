@@ -85,7 +85,8 @@ pub enum Command {
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
     /// Show the processing queue: videos per status, the oldest pending
-    /// one, retries waiting out a backoff, and expired leases.
+    /// one, retries waiting out a backoff, and expired leases; `jobs rescue`
+    /// gives back the videos whose lease expired.
     Jobs(jobs::Args),
     /// Run the benchmark workloads through the data layer (scripts/bench/SPEC.md).
     Bench(bench::Args),
