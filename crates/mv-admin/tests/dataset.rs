@@ -47,21 +47,26 @@ async fn loads_the_rows_of_dataset_sql_once() {
     assert_eq!(checksum(&ours), expected);
 }
 
-#[tokio::test]
-async fn a_failure_midway_leaves_nothing_and_the_next_run_loads_all() {
-    let database = TestDatabase::new().await;
+/// A client of `database` that has run `sql`.
+async fn client_running(database: &TestDatabase, sql: &str) -> tokio_postgres::Client {
     let client = db::connect_client(&database.config())
         .await
         .expect("connecting");
-    // The last table fails, after every other one was sent.
+    client.batch_execute(sql).await.expect("setting up");
     client
-        .batch_execute(
+}
+
+#[tokio::test]
+async fn a_failure_midway_leaves_nothing_and_the_next_run_loads_all() {
+    let database = TestDatabase::new().await;
+    // The last table fails, after every other one was sent.
+    let client = client_running(
+        &database,
             "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
              $$ BEGIN RAISE EXCEPTION 'the disk is full'; END $$; \
              CREATE TRIGGER refuse BEFORE INSERT ON keyframe FOR EACH ROW EXECUTE FUNCTION refuse()",
-        )
-        .await
-        .expect("trigger");
+    )
+    .await;
     let failed = load(&database, USERS, VIDEOS).await;
     let message = format!("{:#}", failed.expect_err("the load fails"));
     assert!(message.contains("the disk is full"), "{message}");
@@ -112,20 +117,16 @@ async fn busy_backends(client: &tokio_postgres::Client) -> Vec<(Option<String>, 
 #[tokio::test]
 async fn a_killed_load_stops_on_the_server_and_a_rerun_takes_a_clean_load_s_time() {
     let database = TestDatabase::new().await;
-    let client = db::connect_client(&database.config())
-        .await
-        .expect("connecting");
     // The server is busy for a minute at the end of the last COPY, after
     // the client sent everything: the client is killed then.
-    client
-        .batch_execute(
-            "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \
+    let client = client_running(
+        &database,
+        "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \
              $$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$; \
              CREATE TRIGGER slow AFTER INSERT ON keyframe \
              FOR EACH STATEMENT EXECUTE FUNCTION slow()",
-        )
-        .await
-        .expect("trigger");
+    )
+    .await;
     let mut loader = std::process::Command::new(env!("CARGO_BIN_EXE_mv-admin"))
         .args(["--database-url", database.url(), "seed"])
         .args([

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use db::models::{AiContent, ProcessingStatus};
@@ -26,15 +26,19 @@ struct Claimed {
     attempt: i32,
 }
 
-#[tokio::test]
-async fn a_killed_worker_s_videos_return_after_the_lease_and_another_completes_them() {
-    let test_db = TestDatabase::new().await;
-    let mut conn = test_db.connect().await;
-    common::alice_with_videos(&mut conn, 6).await;
-
+/// Starts the crash-drill worker with one-second leases; returns it once it
+/// has claimed `batch` videos, with its claims.
+fn hold_leases(test_db: &TestDatabase, name: &str, batch: usize) -> (Child, Vec<Claimed>) {
     let mut worker = Command::new(env!("CARGO_BIN_EXE_mv-admin"))
         .args(["--database-url", test_db.url(), "hold-leases"])
-        .args(["--worker", "doomed", "--batch", "4", "--lease", "1s"])
+        .args([
+            "--worker",
+            name,
+            "--batch",
+            &batch.to_string(),
+            "--lease",
+            "1s",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -42,10 +46,20 @@ async fn a_killed_worker_s_videos_return_after_the_lease_and_another_completes_t
     let stdout = worker.stdout.take().expect("stdout");
     let claimed: Vec<Claimed> = BufReader::new(stdout)
         .lines()
-        .take(4)
+        .take(batch)
         .map(|line| serde_json::from_str(&line.expect("a line")).expect("a claim"))
         .collect();
-    assert_eq!(claimed.len(), 4, "the worker claimed its batch");
+    assert_eq!(claimed.len(), batch, "the worker claimed its batch");
+    (worker, claimed)
+}
+
+#[tokio::test]
+async fn a_killed_worker_s_videos_return_after_the_lease_and_another_completes_them() {
+    let test_db = TestDatabase::new().await;
+    let mut conn = test_db.connect().await;
+    common::alice_with_videos(&mut conn, 6).await;
+
+    let (mut worker, claimed) = hold_leases(&test_db, "doomed", 4);
     for claim in &claimed {
         let state = JobState::find(&mut conn, "alice", &claim.id)
             .await
@@ -116,20 +130,7 @@ async fn a_worker_that_loses_its_connection_reconnects_and_keeps_its_leases() {
     let mut conn = test_db.connect().await;
     common::alice_with_videos(&mut conn, 2).await;
 
-    let mut worker = Command::new(env!("CARGO_BIN_EXE_mv-admin"))
-        .args(["--database-url", test_db.url(), "hold-leases"])
-        .args(["--worker", "steady", "--batch", "2", "--lease", "1s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the worker starts");
-    let stdout = worker.stdout.take().expect("stdout");
-    let claimed: Vec<Claimed> = BufReader::new(stdout)
-        .lines()
-        .take(2)
-        .map(|line| serde_json::from_str(&line.expect("a line")).expect("a claim"))
-        .collect();
-    assert_eq!(claimed.len(), 2, "the worker claimed its batch");
+    let (mut worker, claimed) = hold_leases(&test_db, "steady", 2);
 
     // The server ends every other session (as a restart would), twice.
     for _ in 0..2 {
