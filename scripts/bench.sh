@@ -12,6 +12,7 @@
 # on the local server, created when missing), BENCH_USERS (1000),
 # BENCH_VIDEOS (100000), BENCH_CLIENTS (8), BENCH_JOBS (2: threads, for both
 # pgbench and mv-admin), BENCH_OPS (20000), BENCH_WARMUP (1000), BENCH_ROUNDS (3).
+# mv-admin is built in release mode where cargo builds (CARGO_TARGET_DIR too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,8 @@ command -v pgbench >/dev/null && command -v psql >/dev/null ||
     { say "bench.sh needs pgbench and psql (apt-get install postgresql-client)"; exit 1; }
 
 cargo build --release --quiet -p mv-admin
-mv=target/release/mv-admin
+source scripts/lib/cargo.sh
+mv=$(cargo_target_dir)/release/mv-admin
 
 if [ -z "${DATABASE_URL:-}" ]; then
     local_url=$("$mv" db url) # starts the local server when needed

@@ -67,6 +67,16 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the failure is the connection's, not the request's: the
+    /// connection was lost, none could be opened, or none came free. A
+    /// worker keeps its work and tries again; the pool reconnects.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectionLost { .. } | Self::Connect { .. } | Self::PoolTimeout { .. }
+        )
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,

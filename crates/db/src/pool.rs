@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use tokio_postgres::tls::MakeTlsConnect;
 
-use crate::config::{DbConfig, redact_url};
+use crate::config::{DbConfig, redact_url, shorten};
 use crate::error::{Error, Result};
 use crate::tls::{TlsParams, client_config, split_tls_params};
 
@@ -39,9 +39,11 @@ struct ConnectSettings {
 
 impl ConnectSettings {
     fn new(url: &str, config: &DbConfig) -> Result<Self> {
+        // The reasons may quote parts of the URL (an sslmode); none is a
+        // password, but any may be long.
         let invalid = |reason: String| Error::Connect {
             target: redact_url(url),
-            cause: reason,
+            cause: shorten(&reason),
         };
         let (pg_url, tls_params): (String, TlsParams) = split_tls_params(url).map_err(invalid)?;
         let mut pg_config: tokio_postgres::Config = pg_url

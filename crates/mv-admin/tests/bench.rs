@@ -4,7 +4,7 @@
 mod common;
 
 use common::{SCRIPTS, checksum, load};
-use local_pg::harness::{Statements, TestDatabase};
+use local_pg::harness::{Statements, TestDatabase, snapshot};
 use mv_admin::commands::bench::{Dataset, Setup, Workload};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -214,5 +214,69 @@ async fn the_bench_refuses_a_database_that_holds_other_users() {
     assert!(
         format!("{refused:#}").contains("not the benchmark dataset"),
         "{refused:#}"
+    );
+}
+
+#[tokio::test]
+async fn runs_of_the_status_workload_leave_every_column_as_loaded() {
+    let database = TestDatabase::new().await;
+    load(&database, 3, 100).await.expect("dataset");
+    let mut conn = database.connect().await;
+    let loaded = snapshot(&mut conn).await;
+    let dataset = Dataset::restore(&mut conn).await.expect("dataset");
+    let setup = Setup {
+        config: database.config(),
+        dataset,
+        clients: 2,
+        jobs: 1,
+    };
+    for run in 0..2 {
+        // Every pending video (ids ending in 7) is picked many times over.
+        setup
+            .measure(Workload::Status, 300, 0)
+            .await
+            .expect("measured");
+        let moved = local_pg::harness::count(
+            &mut conn,
+            "SELECT count(*) AS count FROM video_summary WHERE attempt > 0",
+        )
+        .await;
+        assert!(moved > 0, "run {run}: the workload moved no video");
+        Dataset::restore(&mut conn).await.expect("restored");
+        assert_eq!(snapshot(&mut conn).await, loaded, "after run {run}");
+    }
+}
+
+#[test]
+fn bench_sh_finds_the_binary_where_cargo_builds() {
+    let repository = local_pg::harness::repository();
+    let target_dir = |value: Option<&str>| {
+        let mut command = std::process::Command::new("bash");
+        command
+            .current_dir(&repository)
+            .args(["-c", "source scripts/lib/cargo.sh && cargo_target_dir"]);
+        match value {
+            Some(dir) => command.env("CARGO_TARGET_DIR", dir),
+            None => command.env_remove("CARGO_TARGET_DIR"),
+        };
+        let output = command.output().expect("bash runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("UTF-8")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(target_dir(Some("/elsewhere/build")), "/elsewhere/build");
+    let default = std::path::PathBuf::from(target_dir(None));
+    assert!(default.is_absolute(), "{default:?}");
+    let script = std::fs::read_to_string(repository.join("scripts/bench.sh")).expect("bench.sh");
+    assert!(
+        script.contains("mv=$(cargo_target_dir)/release/mv-admin")
+            && !script.contains("mv=target/"),
+        "scripts/bench.sh does not take the binary from cargo's target folder"
     );
 }

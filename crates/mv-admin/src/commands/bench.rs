@@ -1,9 +1,10 @@
 //! `mv-admin bench`: the workloads of `scripts/bench/SPEC.md`, run through
-//! the data layer's own DAOs and pool, one JSON line per workload.
+//! the data layer's own DAOs and pool, one JSON line per workload (with
+//! `--json`, one array of them).
 //!
 //! It runs on a database loaded with `seed --users N --videos N` and leaves
 //! it as it found it: `scripts/bench/restore.sql` removes what `create` added
-//! and moves back what `status` moved.
+//! and puts back, as loaded, what `status` moved (attempt counts included).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -21,7 +22,11 @@ use serde::Serialize;
 
 use crate::Context;
 use crate::dataset::Id;
+use crate::output::print_json;
 use crate::say;
+
+/// The most operations a workload measures or warms up with.
+const MAX_OPS: u64 = 10_000_000;
 
 /// Undoes what the workloads change; shared with scripts/bench.sh.
 pub const RESTORE_SQL: &str = include_str!("../../../../scripts/bench/restore.sql");
@@ -31,17 +36,19 @@ pub struct Args {
     /// The workloads to run, in this order.
     #[arg(long, value_delimiter = ',', default_value = "get,list,create,status")]
     pub workload: Vec<Workload>,
-    /// Concurrent clients, over a pool of as many connections.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Concurrent clients, over a pool of as many connections (at most 1,000).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub clients: u32,
-    /// Operations measured per workload, across all clients.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Operations measured per workload, across all clients (at most
+    /// 10,000,000: each one's latency is kept).
+    #[arg(long, default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_OPS))]
     pub ops: u64,
-    /// Operations run first and not measured.
-    #[arg(long, default_value_t = 1_000)]
+    /// Operations run first and not measured (at most 10,000,000).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(0..=MAX_OPS))]
     pub warmup: u64,
-    /// Threads the clients are spread over, as pgbench's `-j`.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Threads the clients are spread over, as pgbench's `-j` (at most 256).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: u32,
 }
 
@@ -78,9 +85,12 @@ impl Dataset {
     /// Puts the dataset back as it was loaded (restore.sql) and reads its
     /// size; fails on a database that holds anything else.
     pub async fn restore(conn: &mut AsyncPgConnection) -> Result<Self> {
-        conn.batch_execute(RESTORE_SQL)
-            .await
-            .context("Failed to restore the benchmark dataset")?;
+        if let Err(e) = conn.batch_execute(RESTORE_SQL).await {
+            // The script's own transaction, which Diesel does not know of,
+            // must not outlive the failure on this connection.
+            let _ = conn.batch_execute("ROLLBACK").await;
+            return Err(e).context("Failed to restore the benchmark dataset");
+        }
         let sizes: Sizes = diesel::sql_query(
             r#"SELECT (SELECT count(*) FROM "user") AS users,
                       (SELECT count(*) FROM video_summary) AS videos"#,
@@ -187,19 +197,31 @@ pub struct Report {
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
-    let dataset = Dataset::restore(&mut context.connect().await?).await?;
+    let mut conn = context.connect().await?;
+    super::refuse_production(&mut conn, "bench").await?;
+    let dataset = Dataset::restore(&mut conn).await?;
+    drop(conn);
     let setup = Setup {
         config: context.config.clone(),
         dataset,
         clients: args.clients,
         jobs: args.jobs,
     };
+    let mut reports = Vec::new();
     for workload in args.workload {
         let measured = setup.measure(workload, args.ops, args.warmup).await;
         if workload.writes() {
             Dataset::restore(&mut context.connect().await?).await?;
         }
-        say!("{}", serde_json::to_string(&measured?)?);
+        let measured = measured?;
+        // Each line as soon as it is measured; `--json` waits for all.
+        if !context.json {
+            say!("{}", serde_json::to_string(&measured)?);
+        }
+        reports.push(measured);
+    }
+    if context.json {
+        print_json(&reports)?;
     }
     Ok(())
 }
