@@ -23,12 +23,17 @@ use tracing_subscriber::registry::LookupSpan;
 const USER: &str = "user-secret-7f3a";
 const TITLE: &str = "Title secret 93bd";
 
+/// A span's or an event's name (or target) and fields.
+type Entry = (String, BTreeMap<String, String>);
+/// A metric: its kind, name, sorted labels and value.
+type Metric = (MetricKind, String, Vec<(String, String)>, DebugValue);
+
 /// What the subscriber saw: each span's name and fields, each event's
 /// target and fields.
 #[derive(Debug, Clone, Default)]
 struct Seen {
-    spans: Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>,
-    events: Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>,
+    spans: Arc<Mutex<Vec<Entry>>>,
+    events: Arc<Mutex<Vec<Entry>>>,
 }
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
@@ -79,7 +84,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Se
 }
 
 impl Seen {
-    fn spans(&self) -> Vec<(String, BTreeMap<String, String>)> {
+    fn spans(&self) -> Vec<Entry> {
         self.spans
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -98,9 +103,7 @@ impl Seen {
 }
 
 /// The recorded metrics as (name, sorted labels) -> value.
-fn metrics(
-    snapshotter: &Snapshotter,
-) -> Vec<(MetricKind, String, Vec<(String, String)>, DebugValue)> {
+fn metrics(snapshotter: &Snapshotter) -> Vec<Metric> {
     snapshotter
         .snapshot()
         .into_vec()
@@ -330,7 +333,7 @@ async fn the_pool_wait_is_measured_apart_from_the_call() {
     })
     .await
     .expect("pool");
-    common::user(&mut *db.get().await.expect("connection"), USER).await;
+    common::user(&mut db.get().await.expect("connection"), USER).await;
 
     // The only connection is busy for 400 ms; the next call waits for it.
     let held = db.get_owned().await.expect("connection");
