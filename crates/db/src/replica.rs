@@ -178,7 +178,7 @@ impl Replica {
             },
             _ if !lag_due => Ok(conn),
             _ => match lag(&mut conn).await {
-                Ok(lag) if lag <= self.max_lag => {
+                Ok(Some(lag)) if lag <= self.max_lag => {
                     self.health().lag_ok_at = Some(Instant::now());
                     Ok(conn)
                 }
@@ -213,9 +213,10 @@ struct Lag {
 }
 
 /// How far the replica's replay is behind: nothing when it has replayed all
-/// it received, else the age of the last transaction it replayed. A server
-/// that is not a standby has no lag.
-async fn lag(conn: &mut AsyncPgConnection) -> Result<Duration> {
+/// it received, else the age of the last transaction it replayed; `None`
+/// when that cannot be told (it received WAL and replayed no transaction
+/// since it started). A server that is not a standby has no lag.
+async fn lag(conn: &mut AsyncPgConnection) -> Result<Option<Duration>> {
     let lag: Lag = diesel::sql_query(
         "SELECT CASE WHEN NOT pg_is_in_recovery() \
                        OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
@@ -224,7 +225,9 @@ async fn lag(conn: &mut AsyncPgConnection) -> Result<Duration> {
     )
     .get_result(conn)
     .await?;
-    Ok(Duration::from_secs_f64(lag.seconds.unwrap_or(0.0).max(0.0)))
+    Ok(lag
+        .seconds
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds.max(0.0)).ok()))
 }
 
 define_sql_function! {

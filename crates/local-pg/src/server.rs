@@ -18,6 +18,8 @@ use tokio_postgres::error::SqlState;
 
 use crate::programs::find_bin_dir;
 
+mod standby;
+
 /// Longest Unix socket path PostgreSQL accepts (`sizeof(sun_path) - 1`).
 const MAX_SOCKET_PATH: usize = 107;
 /// The port only names the socket file (`.s.PGSQL.<port>`); no TCP is opened
