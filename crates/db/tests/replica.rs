@@ -203,6 +203,11 @@ async fn reads_fall_back_to_the_primary_when_the_replica_stops() {
     assert!(on_standby(&mut db.read(Consistency::Replica).await.expect("read")).await);
 
     pair.standby.0.stop().await.expect("stop the standby");
+    // `stop` blocked this thread while pg_ctl ran; let the pooled
+    // connection's task see its socket closed, as it would in a service
+    // (a read running at that very moment fails with ConnectionLost, as
+    // on the primary).
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     let mut conn = db.read(Consistency::Replica).await.expect("read");
     assert!(!on_standby(&mut conn).await);
