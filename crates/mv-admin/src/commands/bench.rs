@@ -5,6 +5,7 @@
 //! it as it found it: `scripts/bench/restore.sql` removes what `create` added
 //! and moves back what `status` moved.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -43,6 +44,29 @@ pub struct Args {
     /// Threads the clients are spread over, as pgbench's `-j`.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: u32,
+    /// Serve the data layer's metrics for a Prometheus scrape at
+    /// http://ADDR/metrics while the benchmark runs: `PORT` (on 127.0.0.1)
+    /// or `HOST:PORT`. The lines say `"impl":"mv+prometheus"`.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
+    pub metrics: Option<SocketAddr>,
+    /// Run with tracing and metrics on, exported nowhere: a subscriber that
+    /// keeps every span and drops every event, and a no-op metrics recorder,
+    /// to measure what instrumentation costs. The lines say
+    /// `"impl":"mv+obs"`.
+    #[arg(long, conflicts_with = "metrics")]
+    pub instrumented: bool,
+}
+
+/// `PORT` (on the loopback address) or `HOST:PORT`.
+fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "{text:?} is not PORT or HOST:PORT (an IP address and a port, such as 127.0.0.1:9464)"
+        )
+    })
 }
 
 /// One of the SPEC's workloads.
@@ -187,6 +211,7 @@ pub struct Report {
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
+    let implementation = observe(&args)?;
     let dataset = Dataset::restore(&mut context.connect().await?).await?;
     let setup = Setup {
         config: context.config.clone(),
@@ -199,9 +224,34 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         if workload.writes() {
             Dataset::restore(&mut context.connect().await?).await?;
         }
-        say!("{}", serde_json::to_string(&measured?)?);
+        let mut report = measured?;
+        report.implementation = implementation;
+        say!("{}", serde_json::to_string(&report)?);
     }
     Ok(())
+}
+
+/// Installs what `--metrics` or `--instrumented` ask for; returns the name
+/// the output lines carry.
+fn observe(args: &Args) -> Result<&'static str> {
+    if let Some(address) = args.metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(address)
+            .install()
+            .with_context(|| format!("Failed to serve the metrics at {address}"))?;
+        db::instrument::describe_metrics();
+        eprintln!("metrics: http://{address}/metrics");
+        return Ok("mv+prometheus");
+    }
+    if args.instrumented {
+        metrics::set_global_recorder(metrics::NoopRecorder)
+            .map_err(|e| anyhow::anyhow!("Failed to install the metrics recorder: {e}"))?;
+        // The registry keeps every span; with no layer, events go nowhere.
+        tracing::subscriber::set_global_default(tracing_subscriber::registry())
+            .context("Failed to install the tracing subscriber")?;
+        return Ok("mv+obs");
+    }
+    Ok("mv")
 }
 
 /// How a measurement runs: where, on what, and how many at once.
