@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The data layer against PostgreSQL's own ceiling on the same server, in one
 # run: for each workload, pgbench running the very statements the DAOs send
-# (scripts/bench/pgbench/) and `mv-admin bench`, alternating A B A B.
+# (scripts/bench/pgbench/), `mv-admin bench`, and `mv-admin bench
+# --instrumented` (tracing and metrics on, exported nowhere), alternating
+# A B C A B C.
 #
 #   scripts/bench.sh [WORKLOAD,...]        (default get,list,create,status)
 #
 # Prints every SPEC JSON line on stdout, then per workload the median ratio
 # mv/pgbench of ops/s and of p99 (and, for list, mv's list against pgbench
-# running the design document's original query). Settings, from the
+# running the design document's original query), and mv+obs/mv: what the
+# instrumentation costs. Settings, from the
 # environment: DATABASE_URL (default: database mindvault_bench_<users>_<videos>
 # on the local server, created when missing), BENCH_USERS (1000),
 # BENCH_VIDEOS (100000), BENCH_CLIENTS (8), BENCH_JOBS (2: threads, for both
@@ -95,6 +98,7 @@ for workload in ${workloads//,/ }; do
         pgbench_line "$workload" | record
         restore
         "$mv" bench --workload "$workload" --clients "$clients" --jobs "$jobs" --ops "$ops" --warmup "$warmup" | record
+        "$mv" bench --instrumented --workload "$workload" --clients "$clients" --jobs "$jobs" --ops "$ops" --warmup "$warmup" | record
         if [ "$workload" = list ]; then
             pgbench_line list_original | record
         fi
@@ -119,4 +123,10 @@ for workload in ${workloads//,/ }; do
         printf '%-28s %14s %14s\n' "list vs original query" "$(ratios mv list pgbench list_original ops_per_s)" \
             "$(ratios mv list pgbench list_original p99_us)"
     fi
+done
+echo
+printf '%-28s %14s %14s\n' "median ratio (mv+obs/mv)" "ops/s" "p99"
+for workload in ${workloads//,/ }; do
+    printf '%-28s %14s %14s\n' "$workload" "$(ratios mv+obs "$workload" mv "$workload" ops_per_s)" \
+        "$(ratios mv+obs "$workload" mv "$workload" p99_us)"
 done

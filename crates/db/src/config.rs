@@ -55,6 +55,15 @@ pub struct DbConfig {
     pub idle_timeout: Option<Duration>,
     /// `MV_DB_MAX_LIFETIME` (default 30m, `0` for never): a connection is replaced after it.
     pub max_lifetime: Option<Duration>,
+    /// `MV_DB_SLOW_QUERY` (default off, `0` for off): a call taking at least
+    /// this long is logged (target `db::slow_query`).
+    pub slow_query: Option<Duration>,
+    /// `DATABASE_REPLICA_URL` (default none): a streaming replica that
+    /// serves the reads a caller allows on it.
+    pub replica_url: Option<String>,
+    /// `MV_DB_REPLICA_MAX_LAG` (default 10s): a replica further behind
+    /// serves no reads until it catches up.
+    pub replica_max_lag: Duration,
 }
 
 impl Default for DbConfig {
@@ -67,6 +76,9 @@ impl Default for DbConfig {
             statement_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
+            slow_query: None,
+            replica_url: None,
+            replica_max_lag: Duration::from_secs(10),
         }
     }
 }
@@ -84,6 +96,9 @@ impl fmt::Debug for DbConfig {
             .field("statement_timeout", &self.statement_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
+            .field("slow_query", &self.slow_query)
+            .field("replica_url", &self.replica_url.as_deref().map(redact_url))
+            .field("replica_max_lag", &self.replica_max_lag)
             .finish()
     }
 }
@@ -156,6 +171,9 @@ impl DbConfig {
                 .unwrap_or(defaults.statement_timeout),
             idle_timeout: duration("MV_DB_IDLE_TIMEOUT")?.unwrap_or(defaults.idle_timeout),
             max_lifetime: duration("MV_DB_MAX_LIFETIME")?.unwrap_or(defaults.max_lifetime),
+            slow_query: duration("MV_DB_SLOW_QUERY")?.unwrap_or(defaults.slow_query),
+            replica_url: lookup("DATABASE_REPLICA_URL").filter(|url| !url.trim().is_empty()),
+            replica_max_lag: required("MV_DB_REPLICA_MAX_LAG", defaults.replica_max_lag)?,
         })
     }
 
@@ -323,6 +341,24 @@ mod tests {
         assert_eq!(config.connect_timeout, Duration::from_millis(750));
         assert_eq!(config.statement_timeout, None);
         assert_eq!(config.idle_timeout, Some(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn observability_and_replica_settings() {
+        let config = DbConfig::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!(config.slow_query, None);
+        assert_eq!(config.replica_url, None);
+        let config = DbConfig::from_lookup(lookup(&[
+            ("MV_DB_SLOW_QUERY", "250ms"),
+            ("DATABASE_REPLICA_URL", "postgres://r:s3cret@replica/app"),
+            ("MV_DB_REPLICA_MAX_LAG", "2s"),
+        ]))
+        .expect("valid settings");
+        assert_eq!(config.slow_query, Some(Duration::from_millis(250)));
+        assert_eq!(config.replica_max_lag, Duration::from_secs(2));
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let err = DbConfig::from_lookup(lookup(&[("MV_DB_SLOW_QUERY", "soon")])).expect_err("bad");
+        assert!(err.to_string().contains("MV_DB_SLOW_QUERY"), "{err}");
     }
 
     #[test]

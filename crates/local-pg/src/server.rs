@@ -20,6 +20,7 @@
 
 mod lock;
 mod processes;
+mod standby;
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write as _};

@@ -247,6 +247,89 @@ async fn runs_of_the_status_workload_leave_every_column_as_loaded() {
     }
 }
 
+/// GET `path` from `address` over plain HTTP/1.0; the body, or `None` when
+/// nothing answers.
+fn http_get(address: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+#[tokio::test]
+async fn metrics_can_be_scraped_while_the_benchmark_runs() {
+    use std::io::{BufRead, BufReader};
+    let database = TestDatabase::new().await;
+    load(&database, 5, 200).await.expect("dataset");
+    // A port that was free a moment ago, on the loopback address.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut bench = std::process::Command::new(assert_cmd::cargo::cargo_bin("mv-admin"))
+        .args(["--database-url", database.url(), "bench"])
+        .args(["--workload", "get,list", "--clients", "2", "--jobs", "1"])
+        .args(["--ops", "200000", "--warmup", "0"])
+        .args(["--metrics", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the benchmark");
+    let stderr = bench.stderr.take().expect("stderr");
+    let announced = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("metrics: "))
+    })
+    .await
+    .expect("read stderr");
+    let address = format!("127.0.0.1:{port}");
+    assert_eq!(
+        announced.as_deref(),
+        Some(format!("metrics: http://{address}/metrics").as_str()),
+        "bound to loopback"
+    );
+    let scraped = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(body) = http_get(&address, "/metrics")
+                && body.contains(r#"db_operation_name="video_summary.find""#)
+                && body.contains("db_client_connection_count")
+            {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no DAO metrics scraped"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    })
+    .await
+    .expect("scrape");
+    let _ = bench.kill();
+    let _ = bench.wait();
+    for expected in [
+        "db_client_operation_duration",
+        "db_client_response_returned_rows",
+        "db_client_connection_wait_time",
+        "db_client_connection_pending_requests",
+        r#"db_client_connection_state="used""#,
+        r#"db_client_connection_pool_name="primary""#,
+        r#"db_system_name="postgresql""#,
+    ] {
+        assert!(scraped.contains(expected), "{expected} in\n{scraped}");
+    }
+}
+
 #[test]
 fn bench_sh_finds_the_binary_where_cargo_builds() {
     let repository = local_pg::harness::repository();
@@ -279,4 +362,15 @@ fn bench_sh_finds_the_binary_where_cargo_builds() {
             && !script.contains("mv=target/"),
         "scripts/bench.sh does not take the binary from cargo's target folder"
     );
+}
+
+#[test]
+fn a_metrics_address_must_be_a_port_or_an_ip_and_port() {
+    assert_cmd::Command::cargo_bin("mv-admin")
+        .expect("the binary")
+        .args(["--database-url", "postgresql:///nowhere", "bench"])
+        .args(["--metrics", "localhost"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("is not PORT or HOST:PORT"));
 }

@@ -6,6 +6,7 @@
 //! it as it found it: `scripts/bench/restore.sql` removes what `create` added
 //! and puts back, as loaded, what `status` moved (attempt counts included).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -50,6 +51,29 @@ pub struct Args {
     /// Threads the clients are spread over, as pgbench's `-j` (at most 256).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: u32,
+    /// Serve the data layer's metrics for a Prometheus scrape at
+    /// http://ADDR/metrics while the benchmark runs: `PORT` (on 127.0.0.1)
+    /// or `HOST:PORT`. The lines say `"impl":"mv+prometheus"`.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
+    pub metrics: Option<SocketAddr>,
+    /// Run with tracing and metrics on, exported nowhere: a subscriber that
+    /// keeps every span and drops every event, and a no-op metrics recorder,
+    /// to measure what instrumentation costs. The lines say
+    /// `"impl":"mv+obs"`.
+    #[arg(long, conflicts_with = "metrics")]
+    pub instrumented: bool,
+}
+
+/// `PORT` (on the loopback address) or `HOST:PORT`.
+fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "{text:?} is not PORT or HOST:PORT (an IP address and a port, such as 127.0.0.1:9464)"
+        )
+    })
 }
 
 /// One of the SPEC's workloads.
@@ -197,12 +221,13 @@ pub struct Report {
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
+    let implementation = observe(&args)?;
     let mut conn = context.connect().await?;
     super::refuse_production(&mut conn, "bench").await?;
     let dataset = Dataset::restore(&mut conn).await?;
     drop(conn);
     let setup = Setup {
-        config: context.config.clone(),
+        config: context.config().await?,
         dataset,
         clients: args.clients,
         jobs: args.jobs,
@@ -213,7 +238,8 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         if workload.writes() {
             Dataset::restore(&mut context.connect().await?).await?;
         }
-        let measured = measured?;
+        let mut measured = measured?;
+        measured.implementation = implementation;
         // Each line as soon as it is measured; `--json` waits for all.
         if !context.json {
             say!("{}", serde_json::to_string(&measured)?);
@@ -224,6 +250,29 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         print_json(&reports)?;
     }
     Ok(())
+}
+
+/// Installs what `--metrics` or `--instrumented` ask for; returns the name
+/// the output lines carry.
+fn observe(args: &Args) -> Result<&'static str> {
+    if let Some(address) = args.metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(address)
+            .install()
+            .with_context(|| format!("Failed to serve the metrics at {address}"))?;
+        db::instrument::describe_metrics();
+        eprintln!("metrics: http://{address}/metrics");
+        return Ok("mv+prometheus");
+    }
+    if args.instrumented {
+        metrics::set_global_recorder(metrics::NoopRecorder)
+            .map_err(|e| anyhow::anyhow!("Failed to install the metrics recorder: {e}"))?;
+        // The registry keeps every span; with no layer, events go nowhere.
+        tracing::subscriber::set_global_default(tracing_subscriber::registry())
+            .context("Failed to install the tracing subscriber")?;
+        return Ok("mv+obs");
+    }
+    Ok("mv")
 }
 
 /// How a measurement runs: where, on what, and how many at once.
