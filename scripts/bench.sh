@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The data layer against PostgreSQL's own ceiling on the same server, in one
 # run: for each workload, pgbench running the very statements the DAOs send
-# (scripts/bench/pgbench/) and `mv-admin bench`, alternating A B A B.
+# (scripts/bench/pgbench/), `mv-admin bench`, and `mv-admin bench
+# --instrumented` (tracing and metrics on, exported nowhere), alternating
+# A B C A B C.
 #
 #   scripts/bench.sh [WORKLOAD,...]        (default get,list,create,status)
 #
 # Prints every SPEC JSON line on stdout, then per workload the median ratio
 # mv/pgbench of ops/s and of p99 (and, for list, mv's list against pgbench
-# running the design document's original query). Settings, from the
+# running the design document's original query), and mv+obs/mv: what the
+# instrumentation costs. Settings, from the
 # environment: DATABASE_URL (default: database mindvault_bench_<users>_<videos>
 # on the local server, created when missing), BENCH_USERS (1000),
 # BENCH_VIDEOS (100000), BENCH_CLIENTS (8), BENCH_JOBS (2: threads, for both
 # pgbench and mv-admin), BENCH_OPS (20000), BENCH_WARMUP (1000), BENCH_ROUNDS (3).
+# mv-admin is built in release mode where cargo builds (CARGO_TARGET_DIR too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +39,8 @@ command -v pgbench >/dev/null && command -v psql >/dev/null ||
     { say "bench.sh needs pgbench and psql (apt-get install postgresql-client)"; exit 1; }
 
 cargo build --release --quiet -p mv-admin
-mv=target/release/mv-admin
+source scripts/lib/cargo.sh
+mv=$(cargo_target_dir)/release/mv-admin
 
 if [ -z "${DATABASE_URL:-}" ]; then
     local_url=$("$mv" db url) # starts the local server when needed
@@ -93,6 +98,7 @@ for workload in ${workloads//,/ }; do
         pgbench_line "$workload" | record
         restore
         "$mv" bench --workload "$workload" --clients "$clients" --jobs "$jobs" --ops "$ops" --warmup "$warmup" | record
+        "$mv" bench --instrumented --workload "$workload" --clients "$clients" --jobs "$jobs" --ops "$ops" --warmup "$warmup" | record
         if [ "$workload" = list ]; then
             pgbench_line list_original | record
         fi
@@ -117,4 +123,10 @@ for workload in ${workloads//,/ }; do
         printf '%-28s %14s %14s\n' "list vs original query" "$(ratios mv list pgbench list_original ops_per_s)" \
             "$(ratios mv list pgbench list_original p99_us)"
     fi
+done
+echo
+printf '%-28s %14s %14s\n' "median ratio (mv+obs/mv)" "ops/s" "p99"
+for workload in ${workloads//,/ }; do
+    printf '%-28s %14s %14s\n' "$workload" "$(ratios mv+obs "$workload" mv "$workload" ops_per_s)" \
+        "$(ratios mv+obs "$workload" mv "$workload" p99_us)"
 done

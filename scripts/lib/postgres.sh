@@ -8,7 +8,7 @@ pg_bindir() {
         return
     fi
     dir=$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")
-    if [[ -x "$dir/initdb" && -x "$dir/pg_ctl" ]]; then
+    if [[ -x "$dir/initdb" && -x "$dir/postgres" ]]; then
         echo "$dir"
         return
     fi

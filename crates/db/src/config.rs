@@ -2,22 +2,34 @@
 //!
 //! Every setting comes from the environment, else from a `.env` file in the
 //! current folder or an ancestor, else from its default. `.env` is read, never
-//! loaded into the process environment.
+//! loaded into the process environment, and a `.env` that cannot be parsed
+//! is an error naming its line: a setting silently missed would send the
+//! command to another database.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// At most this many characters of an input are echoed in a message.
+const ECHOED_CHARS: usize = 120;
 
 /// A setting that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{name}={value:?} is not valid: {reason}")]
+    #[error("{name}={:?} is not valid: {reason}", shorten(value))]
     Invalid {
         name: &'static str,
         value: String,
         reason: String,
     },
-    #[error("DATABASE_URL is not a valid PostgreSQL URL ({url}): {reason}")]
-    BadUrl { url: String, reason: String },
+    /// A `.env` that cannot be parsed; its text is not echoed, as it may
+    /// hold secrets.
+    #[error("{}{}: {reason}", path.display(), line.map(|n| format!(" line {n}")).unwrap_or_default())]
+    DotEnv {
+        path: PathBuf,
+        line: Option<usize>,
+        reason: String,
+    },
     #[error(
         "no database is configured: set DATABASE_URL (mv-admin starts the project's local \
          server when it is not set)"
@@ -43,6 +55,15 @@ pub struct DbConfig {
     pub idle_timeout: Option<Duration>,
     /// `MV_DB_MAX_LIFETIME` (default 30m, `0` for never): a connection is replaced after it.
     pub max_lifetime: Option<Duration>,
+    /// `MV_DB_SLOW_QUERY` (default off, `0` for off): a call taking at least
+    /// this long is logged (target `db::slow_query`).
+    pub slow_query: Option<Duration>,
+    /// `DATABASE_REPLICA_URL` (default none): a streaming replica that
+    /// serves the reads a caller allows on it.
+    pub replica_url: Option<String>,
+    /// `MV_DB_REPLICA_MAX_LAG` (default 10s): a replica further behind
+    /// serves no reads until it catches up.
+    pub replica_max_lag: Duration,
 }
 
 impl Default for DbConfig {
@@ -55,6 +76,9 @@ impl Default for DbConfig {
             statement_timeout: Some(Duration::from_secs(30)),
             idle_timeout: Some(Duration::from_secs(600)),
             max_lifetime: Some(Duration::from_secs(1800)),
+            slow_query: None,
+            replica_url: None,
+            replica_max_lag: Duration::from_secs(10),
         }
     }
 }
@@ -72,16 +96,29 @@ impl fmt::Debug for DbConfig {
             .field("statement_timeout", &self.statement_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
+            .field("slow_query", &self.slow_query)
+            .field("replica_url", &self.replica_url.as_deref().map(redact_url))
+            .field("replica_max_lag", &self.replica_max_lag)
             .finish()
     }
 }
 
 impl DbConfig {
-    /// Reads every setting from the environment and `.env`.
+    /// Reads every setting from the environment and from the `.env` in the
+    /// current folder or its nearest ancestor holding one.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let dotenv: Vec<(String, String)> = dotenvy::dotenv_iter()
-            .map(|iter| iter.filter_map(Result::ok).collect())
-            .unwrap_or_default();
+        let dotenv = match std::env::current_dir() {
+            Ok(dir) => match dir
+                .ancestors()
+                .map(|d| d.join(".env"))
+                .find(|p| p.is_file())
+            {
+                Some(path) => read_dotenv(&path)?,
+                None => Vec::new(),
+            },
+            // No current folder (it was deleted): no `.env` to read.
+            Err(_) => Vec::new(),
+        };
         Self::from_lookup(|name| {
             std::env::var(name).ok().or_else(|| {
                 dotenv
@@ -134,6 +171,9 @@ impl DbConfig {
                 .unwrap_or(defaults.statement_timeout),
             idle_timeout: duration("MV_DB_IDLE_TIMEOUT")?.unwrap_or(defaults.idle_timeout),
             max_lifetime: duration("MV_DB_MAX_LIFETIME")?.unwrap_or(defaults.max_lifetime),
+            slow_query: duration("MV_DB_SLOW_QUERY")?.unwrap_or(defaults.slow_query),
+            replica_url: lookup("DATABASE_REPLICA_URL").filter(|url| !url.trim().is_empty()),
+            replica_max_lag: required("MV_DB_REPLICA_MAX_LAG", defaults.replica_max_lag)?,
         })
     }
 
@@ -149,6 +189,57 @@ impl DbConfig {
             .as_deref()
             .ok_or(ConfigError::NoDatabaseUrl)
     }
+}
+
+/// The settings of the `.env` file at `path`, parsed by dotenvy; a file
+/// that is not UTF-8 or holds a line dotenvy cannot parse (an unterminated
+/// quote, a line without `=`) is refused, naming the line.
+pub fn read_dotenv(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
+    let refused = |line: Option<usize>, reason: String| ConfigError::DotEnv {
+        path: path.to_path_buf(),
+        line,
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| refused(None, format!("cannot be read: {e}")))?;
+    let line_at = |offset: usize| bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        refused(
+            Some(line_at(e.valid_up_to())),
+            "is not UTF-8 text (binary data?)".into(),
+        )
+    })?;
+    // dotenvy's `load` drops a byte order mark; its iterator leaves it to us.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    dotenvy::from_read_iter(text.as_bytes())
+        .map(|item| {
+            item.map_err(|e| match e {
+                dotenvy::Error::LineParse(logical, _) => {
+                    // The logical line (several lines when a quote runs on)
+                    // starts a line of the file: the first such place is it,
+                    // as an identical line before it would have failed too.
+                    let start = text
+                        .match_indices(logical.as_str())
+                        .map(|(at, _)| at)
+                        .find(|&at| at == 0 || text.as_bytes()[at - 1] == b'\n');
+                    refused(
+                        start.map(|at| line_at(at + bytes.len() - text.len())),
+                        "cannot be parsed: expected NAME=value, with every quote closed".into(),
+                    )
+                }
+                other => refused(None, other.to_string()),
+            })
+        })
+        .collect()
+}
+
+/// `text` cut to a length fit for a message, saying how long it was.
+pub fn shorten(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= ECHOED_CHARS {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(ECHOED_CHARS).collect();
+    format!("{kept}… ({count} characters)")
 }
 
 /// Parses `30s`, `500ms`, `2m`, or a bare number of seconds; `0` means no
@@ -180,17 +271,35 @@ pub(crate) fn parse_duration(
     })
 }
 
-/// The URL with its password replaced by `***`, fit for messages and logs.
+/// The URL with every secret replaced by `***` (the password of its user
+/// part, and the value of any parameter whose name holds "password":
+/// `password`, `sslpassword`), shortened, fit for messages and logs.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+    let secret = |key: &str| key.to_ascii_lowercase().contains("password");
+    let shown = match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query_pairs().any(|(key, _)| secret(&key)) {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let value = if secret(&key) { "***".into() } else { value };
+                        (key.into_owned(), value.into_owned())
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            // A fragment means nothing to PostgreSQL; it is no place to look.
+            parsed.set_fragment(None);
             parsed.to_string()
         }
-        Ok(_) => url.to_string(),
-        // Not a URL: keep only what cannot hold a secret.
-        Err(_) => "<the configured database>".to_string(),
-    }
+        // Not a URL (a `key=value` string, a typo): keep only what cannot
+        // hold a secret.
+        Err(_) => return "<the configured database>".to_string(),
+    };
+    shorten(&shown)
 }
 
 #[cfg(test)]
@@ -235,6 +344,24 @@ mod tests {
     }
 
     #[test]
+    fn observability_and_replica_settings() {
+        let config = DbConfig::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!(config.slow_query, None);
+        assert_eq!(config.replica_url, None);
+        let config = DbConfig::from_lookup(lookup(&[
+            ("MV_DB_SLOW_QUERY", "250ms"),
+            ("DATABASE_REPLICA_URL", "postgres://r:s3cret@replica/app"),
+            ("MV_DB_REPLICA_MAX_LAG", "2s"),
+        ]))
+        .expect("valid settings");
+        assert_eq!(config.slow_query, Some(Duration::from_millis(250)));
+        assert_eq!(config.replica_max_lag, Duration::from_secs(2));
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let err = DbConfig::from_lookup(lookup(&[("MV_DB_SLOW_QUERY", "soon")])).expect_err("bad");
+        assert!(err.to_string().contains("MV_DB_SLOW_QUERY"), "{err}");
+    }
+
+    #[test]
     fn bad_settings_name_the_variable() {
         let err =
             DbConfig::from_lookup(lookup(&[("MV_DB_POOL_SIZE", "many")])).expect_err("invalid");
@@ -257,5 +384,61 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://alice@h/db"), "postgres://alice@h/db");
         assert!(!redact_url("host=h password=s3cret").contains("s3cret"));
+        for url in [
+            "postgres://h/db?user=u&password=s3cret",
+            "postgres://h/db?sslmode=require&sslpassword=s3cret&application_name=a",
+            "postgres://h/db?PassWord=s3cret",
+            "postgres://u:s3cret@h/db?password=s3cret#s3cret",
+            "postgres://u:s3cret@h:99999/db",
+        ] {
+            let shown = redact_url(url);
+            assert!(!shown.contains("s3cret"), "{url} -> {shown}");
+        }
+        assert_eq!(
+            redact_url("postgres://h/db?sslmode=require&password=s3cret"),
+            "postgres://h/db?sslmode=require&password=***"
+        );
+    }
+
+    #[test]
+    fn long_inputs_are_shortened() {
+        let long = format!("postgres://h/{}", "d".repeat(5000));
+        let shown = redact_url(&long);
+        assert!(shown.len() < 200, "{shown}");
+        assert!(shown.ends_with("(5013 characters)"), "{shown}");
+        let err = DbConfig::from_lookup(lookup(&[("MV_DB_POOL_SIZE", &"9".repeat(5000))]))
+            .expect_err("invalid");
+        assert!(err.to_string().len() < 300, "{err}");
+    }
+
+    fn dotenv(text: &[u8]) -> Result<Vec<(String, String)>, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("mv-dotenv-{}", nanoid::nanoid!()));
+        std::fs::create_dir_all(&dir).expect("folder");
+        let path = dir.join(".env");
+        std::fs::write(&path, text).expect("write");
+        let read = read_dotenv(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        read
+    }
+
+    #[test]
+    fn a_dotenv_that_cannot_be_parsed_names_its_line_and_echoes_nothing() {
+        let read = dotenv(b"\xef\xbb\xbfA=1\n# note\nB='two\nlines'\n").expect("valid");
+        assert_eq!(
+            read,
+            [("A".into(), "1".into()), ("B".into(), "two\nlines".into())]
+        );
+        for (text, line) in [
+            (
+                &b"A=1\nDATABASE_URL=\"postgres://u:s3cret@h/db\nB=2\n"[..],
+                2,
+            ),
+            (b"A=1\n\nB=2\njust words s3cret\n", 4),
+            (b"A=1\nB=\xff\xfe s3cret\n", 2),
+        ] {
+            let err = dotenv(text).expect_err("refused").to_string();
+            assert!(err.contains(&format!(".env line {line}: ")), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
     }
 }

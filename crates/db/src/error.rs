@@ -57,6 +57,16 @@ pub enum Error {
         waited: Duration,
         last_error: Option<String>,
     },
+    /// A statement prepared on one server connection reached another: the
+    /// URL goes through a pooler in transaction mode that does not keep
+    /// prepared statements apart (PgBouncer before 1.21, or without
+    /// `max_prepared_statements`).
+    #[error(
+        "{cause}: the database URL goes through a pooler in transaction mode that does not \
+         track prepared statements; use PgBouncer 1.21 or newer with max_prepared_statements \
+         set (for example 200), or its session mode"
+    )]
+    PoolerPreparedStatements { cause: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("database error: {0}")]
@@ -67,10 +77,37 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether the failure is the connection's, not the request's: the
+    /// connection was lost, none could be opened, or none came free. A
+    /// worker keeps its work and tries again; the pool reconnects.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectionLost { .. } | Self::Connect { .. } | Self::PoolTimeout { .. }
+        )
+    }
+
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,
             reason: reason.into(),
+        }
+    }
+
+    /// The kind of failure, for metrics and logs: a fixed name, never data.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not_found",
+            Self::Duplicate { .. } => "duplicate",
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::IllegalTransition { .. } => "illegal_transition",
+            Self::StaleAttempt { .. } => "stale_attempt",
+            Self::ConnectionLost { .. } => "connection_lost",
+            Self::Connect { .. } => "connect",
+            Self::PoolTimeout { .. } => "pool_timeout",
+            Self::PoolerPreparedStatements { .. } => "pooler_prepared_statements",
+            Self::Config(_) => "config",
+            Self::Database(_) => "database",
         }
     }
 
@@ -100,6 +137,18 @@ impl From<diesel::result::Error> for Error {
                 if info.message().starts_with("terminating connection") =>
             {
                 Self::ConnectionLost {
+                    cause: info.message().to_string(),
+                }
+            }
+            // SQLSTATE 26000 or 42P05 on a statement of the connection's
+            // own cache: only a pooler moving the session between server
+            // connections does that.
+            diesel::result::Error::DatabaseError(Unknown, info)
+                if info.message().starts_with("prepared statement \"")
+                    && (info.message().ends_with("does not exist")
+                        || info.message().ends_with("already exists")) =>
+            {
+                Self::PoolerPreparedStatements {
                     cause: info.message().to_string(),
                 }
             }

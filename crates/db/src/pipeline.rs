@@ -23,6 +23,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::instrument::{Rows, one_row, operation};
 use crate::models::{AiContent, Keyframe, NewKeyframe, ProcessingStatus, StatusCounts};
 use crate::schema::video_summary;
 
@@ -91,14 +92,16 @@ pub struct JobState {
 impl JobState {
     /// The pipeline state of the user's video.
     pub async fn find(conn: &mut AsyncPgConnection, user_id: &str, id: &str) -> Result<Self> {
-        video_summary::table
-            .filter(video_summary::id.eq(id))
-            .filter(video_summary::user_id.eq(user_id))
-            .select(Self::as_select())
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found("video_summary", id))
+        operation!("pipeline.job_state", conn, async |conn| {
+            video_summary::table
+                .filter(video_summary::id.eq(id))
+                .filter(video_summary::user_id.eq(user_id))
+                .select(Self::as_select())
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| Error::not_found("video_summary", id))
+        })
     }
 }
 
@@ -181,6 +184,14 @@ pub struct Rescued {
     /// Failed for good: that was their last attempt.
     pub failed: Vec<String>,
 }
+
+impl Rows for Rescued {
+    fn rows(&self) -> u64 {
+        (self.retried.len() + self.failed.len()) as u64
+    }
+}
+
+one_row!(JobState, Retry, QueueStats);
 
 /// A view of the queue for operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -271,57 +282,60 @@ pub async fn claim(
     n: i64,
     lease: Duration,
 ) -> Result<Vec<Job>> {
-    let worker = worker.trim();
-    if worker.is_empty() || worker.len() > MAX_WORKER_LEN {
-        return Err(Error::invalid(
-            "worker",
-            format!("must be 1 to {MAX_WORKER_LEN} bytes, not {}", worker.len()),
-        ));
-    }
-    if !(1..=MAX_BATCH).contains(&n) {
-        return Err(Error::invalid(
-            "n",
-            format!("{n} is not between 1 and {MAX_BATCH}"),
-        ));
-    }
-    let lease = lease_interval(lease)?;
-    // Served by the partial index on pending rows, in its order.
-    let oldest = picked
-        .filter(
-            picked
-                .field(video_summary::processing_status)
-                .eq(ProcessingStatus::Pending),
-        )
-        .filter(
-            picked
-                .field(video_summary::retry_after)
-                .is_null()
-                .or(picked.field(video_summary::retry_after).le(now)),
-        )
-        .order((
-            picked.field(video_summary::created_at),
-            picked.field(video_summary::id),
-        ))
-        .limit(n)
-        .select(picked.field(video_summary::id))
-        .for_update()
-        .skip_locked();
-    let mut jobs: Vec<Job> = diesel::update(video_summary::table)
-        .filter(video_summary::id.eq_any(array(oldest)))
-        .filter(video_summary::processing_status.eq(ProcessingStatus::Pending))
-        .set((
-            video_summary::processing_status.eq(ProcessingStatus::Processing),
-            video_summary::attempt.eq(video_summary::attempt + 1),
-            video_summary::worker_id.eq(worker),
-            video_summary::lease_expires_at.eq((now.into_sql::<Timestamptz>() + lease).nullable()),
-            video_summary::retry_after.eq(None::<DateTime<Utc>>),
-            video_summary::updated_at.eq(now),
-        ))
-        .returning(Job::as_returning())
-        .get_results(conn)
-        .await?;
-    jobs.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-    Ok(jobs)
+    operation!("pipeline.claim", conn, async |conn| {
+        let worker = worker.trim();
+        if worker.is_empty() || worker.len() > MAX_WORKER_LEN {
+            return Err(Error::invalid(
+                "worker",
+                format!("must be 1 to {MAX_WORKER_LEN} bytes, not {}", worker.len()),
+            ));
+        }
+        if !(1..=MAX_BATCH).contains(&n) {
+            return Err(Error::invalid(
+                "n",
+                format!("{n} is not between 1 and {MAX_BATCH}"),
+            ));
+        }
+        let lease = lease_interval(lease)?;
+        // Served by the partial index on pending rows, in its order.
+        let oldest = picked
+            .filter(
+                picked
+                    .field(video_summary::processing_status)
+                    .eq(ProcessingStatus::Pending),
+            )
+            .filter(
+                picked
+                    .field(video_summary::retry_after)
+                    .is_null()
+                    .or(picked.field(video_summary::retry_after).le(now)),
+            )
+            .order((
+                picked.field(video_summary::created_at),
+                picked.field(video_summary::id),
+            ))
+            .limit(n)
+            .select(picked.field(video_summary::id))
+            .for_update()
+            .skip_locked();
+        let mut jobs: Vec<Job> = diesel::update(video_summary::table)
+            .filter(video_summary::id.eq_any(array(oldest)))
+            .filter(video_summary::processing_status.eq(ProcessingStatus::Pending))
+            .set((
+                video_summary::processing_status.eq(ProcessingStatus::Processing),
+                video_summary::attempt.eq(video_summary::attempt + 1),
+                video_summary::worker_id.eq(worker),
+                video_summary::lease_expires_at
+                    .eq((now.into_sql::<Timestamptz>() + lease).nullable()),
+                video_summary::retry_after.eq(None::<DateTime<Utc>>),
+                video_summary::updated_at.eq(now),
+            ))
+            .returning(Job::as_returning())
+            .get_results(conn)
+            .await?;
+        jobs.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(jobs)
+    })
 }
 
 /// Extends the lease of a job still in its current attempt to `lease` from
@@ -334,19 +348,24 @@ pub async fn heartbeat(
     attempt: i32,
     lease: Duration,
 ) -> Result<DateTime<Utc>> {
-    let lease = lease_interval(lease)?;
-    let extended = diesel::update(video_summary::table)
-        .filter(attempt_of(id, attempt))
-        .filter(video_summary::processing_status.eq(ProcessingStatus::Processing))
-        .set(video_summary::lease_expires_at.eq((now.into_sql::<Timestamptz>() + lease).nullable()))
-        .returning(video_summary::lease_expires_at.assume_not_null())
-        .get_result(conn)
-        .await
-        .optional()?;
-    match extended {
-        Some(until) => Ok(until),
-        None => Err(stale(conn, id, attempt).await),
-    }
+    operation!("pipeline.heartbeat", conn, async |conn| {
+        let lease = lease_interval(lease)?;
+        let extended = diesel::update(video_summary::table)
+            .filter(attempt_of(id, attempt))
+            .filter(video_summary::processing_status.eq(ProcessingStatus::Processing))
+            .set(
+                video_summary::lease_expires_at
+                    .eq((now.into_sql::<Timestamptz>() + lease).nullable()),
+            )
+            .returning(video_summary::lease_expires_at.assume_not_null())
+            .get_result(conn)
+            .await
+            .optional()?;
+        match extended {
+            Some(until) => Ok(until),
+            None => Err(stale(conn, id, attempt).await),
+        }
+    })
 }
 
 /// Stores the AI content and the keyframes and marks the video completed, in
@@ -361,34 +380,36 @@ pub async fn complete(
     content: &AiContent,
     keyframes: &[NewKeyframe<'_>],
 ) -> Result<Vec<Keyframe>> {
-    NewKeyframe::check_all(keyframes)?;
-    conn.transaction(async |conn| {
-        let owner: Option<String> = diesel::update(video_summary::table)
-            .filter(attempt_of(id, attempt))
-            // Completed is final, so a completed video at this attempt was
-            // completed by this attempt.
-            .filter(
-                video_summary::processing_status
-                    .eq_any([ProcessingStatus::Processing, ProcessingStatus::Completed]),
-            )
-            .set((
-                video_summary::processing_status.eq(ProcessingStatus::Completed),
-                video_summary::ai_generated_content.eq(content),
-                video_summary::processing_error.eq(None::<String>),
-                video_summary::lease_expires_at.eq(None::<DateTime<Utc>>),
-                video_summary::updated_at.eq(now),
-            ))
-            .returning(video_summary::user_id)
-            .get_result(conn)
-            .await
-            .optional()?;
-        let Some(owner) = owner else {
-            return Err(stale(conn, id, attempt).await);
-        };
-        Keyframe::delete_for_video(conn, id).await?;
-        Keyframe::insert_many(conn, &owner, id, keyframes).await
+    operation!("pipeline.complete", conn, async |conn| {
+        NewKeyframe::check_all(keyframes)?;
+        conn.transaction(async |conn| {
+            let owner: Option<String> = diesel::update(video_summary::table)
+                .filter(attempt_of(id, attempt))
+                // Completed is final, so a completed video at this attempt was
+                // completed by this attempt.
+                .filter(
+                    video_summary::processing_status
+                        .eq_any([ProcessingStatus::Processing, ProcessingStatus::Completed]),
+                )
+                .set((
+                    video_summary::processing_status.eq(ProcessingStatus::Completed),
+                    video_summary::ai_generated_content.eq(content),
+                    video_summary::processing_error.eq(None::<String>),
+                    video_summary::lease_expires_at.eq(None::<DateTime<Utc>>),
+                    video_summary::updated_at.eq(now),
+                ))
+                .returning(video_summary::user_id)
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(owner) = owner else {
+                return Err(stale(conn, id, attempt).await);
+            };
+            Keyframe::delete_for_video(conn, id).await?;
+            Keyframe::insert_many(conn, &owner, id, keyframes).await
+        })
+        .await
     })
-    .await
 }
 
 /// Ends the current attempt with `error`: the video is pending again after
@@ -402,27 +423,29 @@ pub async fn fail(
     error: &str,
     policy: &RetryPolicy,
 ) -> Result<Retry> {
-    let error = error.trim();
-    if error.is_empty() {
-        return Err(Error::invalid(
-            "error",
-            "a failed attempt needs the reason it failed",
-        ));
-    }
-    let (base, cap) = policy.intervals()?;
-    let ended = diesel::update(video_summary::table)
-        .filter(attempt_of(id, attempt))
-        .filter(video_summary::processing_status.eq(ProcessingStatus::Processing))
-        .set(end_attempt(error, policy.max_attempts, base, cap))
-        .returning(video_summary::retry_after)
-        .get_result::<Option<DateTime<Utc>>>(conn)
-        .await
-        .optional()?;
-    match ended {
-        Some(Some(at)) => Ok(Retry::Scheduled { at }),
-        Some(None) => Ok(Retry::Exhausted),
-        None => Err(stale(conn, id, attempt).await),
-    }
+    operation!("pipeline.fail", conn, async |conn| {
+        let error = error.trim();
+        if error.is_empty() {
+            return Err(Error::invalid(
+                "error",
+                "a failed attempt needs the reason it failed",
+            ));
+        }
+        let (base, cap) = policy.intervals()?;
+        let ended = diesel::update(video_summary::table)
+            .filter(attempt_of(id, attempt))
+            .filter(video_summary::processing_status.eq(ProcessingStatus::Processing))
+            .set(end_attempt(error, policy.max_attempts, base, cap))
+            .returning(video_summary::retry_after)
+            .get_result::<Option<DateTime<Utc>>>(conn)
+            .await
+            .optional()?;
+        match ended {
+            Some(Some(at)) => Ok(Retry::Scheduled { at }),
+            Some(None) => Ok(Retry::Exhausted),
+            None => Err(stale(conn, id, attempt).await),
+        }
+    })
 }
 
 /// Gives back every video whose lease has expired: pending again after its
@@ -430,35 +453,37 @@ pub async fn fail(
 /// [`LEASE_EXPIRED`] as its last error. Rows being written at this moment
 /// are skipped; the next rescue sees them.
 pub async fn rescue(conn: &mut AsyncPgConnection, policy: &RetryPolicy) -> Result<Rescued> {
-    let (base, cap) = policy.intervals()?;
-    let expired = picked
-        .filter(
-            picked
-                .field(video_summary::processing_status)
-                .eq(ProcessingStatus::Processing),
-        )
-        .filter(picked.field(video_summary::lease_expires_at).lt(now))
-        .select(picked.field(video_summary::id))
-        .for_update()
-        .skip_locked();
-    let ended: Vec<(String, ProcessingStatus)> = diesel::update(video_summary::table)
-        .filter(video_summary::id.eq_any(array(expired)))
-        .filter(video_summary::processing_status.eq(ProcessingStatus::Processing))
-        .set(end_attempt(LEASE_EXPIRED, policy.max_attempts, base, cap))
-        .returning((video_summary::id, video_summary::processing_status))
-        .get_results(conn)
-        .await?;
-    let mut rescued = Rescued::default();
-    for (id, status) in ended {
-        if status == ProcessingStatus::Failed {
-            rescued.failed.push(id);
-        } else {
-            rescued.retried.push(id);
+    operation!("pipeline.rescue", conn, async |conn| {
+        let (base, cap) = policy.intervals()?;
+        let expired = picked
+            .filter(
+                picked
+                    .field(video_summary::processing_status)
+                    .eq(ProcessingStatus::Processing),
+            )
+            .filter(picked.field(video_summary::lease_expires_at).lt(now))
+            .select(picked.field(video_summary::id))
+            .for_update()
+            .skip_locked();
+        let ended: Vec<(String, ProcessingStatus)> = diesel::update(video_summary::table)
+            .filter(video_summary::id.eq_any(array(expired)))
+            .filter(video_summary::processing_status.eq(ProcessingStatus::Processing))
+            .set(end_attempt(LEASE_EXPIRED, policy.max_attempts, base, cap))
+            .returning((video_summary::id, video_summary::processing_status))
+            .get_results(conn)
+            .await?;
+        let mut rescued = Rescued::default();
+        for (id, status) in ended {
+            if status == ProcessingStatus::Failed {
+                rescued.failed.push(id);
+            } else {
+                rescued.retried.push(id);
+            }
         }
-    }
-    rescued.retried.sort();
-    rescued.failed.sort();
-    Ok(rescued)
+        rescued.retried.sort();
+        rescued.failed.sort();
+        Ok(rescued)
+    })
 }
 
 /// Puts the user's failed video back in the queue, claimable at once; a
@@ -466,46 +491,48 @@ pub async fn rescue(conn: &mut AsyncPgConnection, policy: &RetryPolicy) -> Resul
 /// attempt number stays (it is the fencing token), so the video gets one
 /// more attempt. A video being processed, or completed, is refused.
 pub async fn requeue(conn: &mut AsyncPgConnection, user_id: &str, id: &str) -> Result<JobState> {
-    let requeued = diesel::update(video_summary::table)
-        .filter(video_summary::id.eq(id))
-        .filter(video_summary::user_id.eq(user_id))
-        .filter(
-            video_summary::processing_status
-                .eq_any([ProcessingStatus::Failed, ProcessingStatus::Pending]),
-        )
-        .set((
-            video_summary::processing_status.eq(ProcessingStatus::Pending),
-            video_summary::retry_after.eq(None::<DateTime<Utc>>),
-            video_summary::processing_error.eq(None::<String>),
-            video_summary::updated_at.eq(now),
-        ))
-        .returning(JobState::as_returning())
-        .get_result(conn)
-        .await
-        .optional()?;
-    if let Some(state) = requeued {
-        return Ok(state);
-    }
-    let current = JobState::find(conn, user_id, id).await?;
-    match current.processing_status {
-        ProcessingStatus::Processing => Err(Error::invalid(
-            "video",
-            format!(
-                "{id:?} is being processed (attempt {}, worker {}, lease until {}); once the lease \
-                 expires, rescue gives it back to the queue",
-                current.attempt,
-                current.worker_id.as_deref().unwrap_or("unknown"),
-                current
-                    .lease_expires_at
-                    .map_or_else(|| "none".to_string(), |at| at.to_rfc3339()),
-            ),
-        )),
-        from => Err(Error::IllegalTransition {
-            id: id.to_string(),
-            from,
-            to: ProcessingStatus::Pending,
-        }),
-    }
+    operation!("pipeline.requeue", conn, async |conn| {
+        let requeued = diesel::update(video_summary::table)
+            .filter(video_summary::id.eq(id))
+            .filter(video_summary::user_id.eq(user_id))
+            .filter(
+                video_summary::processing_status
+                    .eq_any([ProcessingStatus::Failed, ProcessingStatus::Pending]),
+            )
+            .set((
+                video_summary::processing_status.eq(ProcessingStatus::Pending),
+                video_summary::retry_after.eq(None::<DateTime<Utc>>),
+                video_summary::processing_error.eq(None::<String>),
+                video_summary::updated_at.eq(now),
+            ))
+            .returning(JobState::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        if let Some(state) = requeued {
+            return Ok(state);
+        }
+        let current = JobState::find(conn, user_id, id).await?;
+        match current.processing_status {
+            ProcessingStatus::Processing => Err(Error::invalid(
+                "video",
+                format!(
+                    "{id:?} is being processed (attempt {}, worker {}, lease until {}); once the lease \
+                     expires, rescue gives it back to the queue",
+                    current.attempt,
+                    current.worker_id.as_deref().unwrap_or("unknown"),
+                    current
+                        .lease_expires_at
+                        .map_or_else(|| "none".to_string(), |at| at.to_rfc3339()),
+                ),
+            )),
+            from => Err(Error::IllegalTransition {
+                id: id.to_string(),
+                from,
+                to: ProcessingStatus::Pending,
+            }),
+        }
+    })
 }
 
 #[derive(QueryableByName)]
@@ -531,31 +558,33 @@ struct StatsRow {
 /// Counts per status, the oldest pending video, backoffs and expired leases,
 /// from one snapshot.
 pub async fn stats(conn: &mut AsyncPgConnection) -> Result<QueueStats> {
-    let row: StatsRow = diesel::sql_query(
-        "SELECT count(*) FILTER (WHERE processing_status = 'pending') AS pending,
-                count(*) FILTER (WHERE processing_status = 'processing') AS processing,
-                count(*) FILTER (WHERE processing_status = 'completed') AS completed,
-                count(*) FILTER (WHERE processing_status = 'failed') AS failed,
-                count(*) FILTER (WHERE processing_status = 'pending' AND retry_after > now())
-                    AS waiting_to_retry,
-                count(*) FILTER (WHERE processing_status = 'processing' AND lease_expires_at < now())
-                    AS expired_leases,
-                min(created_at) FILTER (WHERE processing_status = 'pending') AS oldest_pending,
-                now() AS checked_at
-         FROM video_summary",
-    )
-    .get_result(conn)
-    .await?;
-    Ok(QueueStats {
-        counts: StatusCounts {
-            pending: row.pending,
-            processing: row.processing,
-            completed: row.completed,
-            failed: row.failed,
-        },
-        waiting_to_retry: row.waiting_to_retry,
-        expired_leases: row.expired_leases,
-        oldest_pending: row.oldest_pending,
-        checked_at: row.checked_at,
+    operation!("pipeline.stats", conn, async |conn| {
+        let row: StatsRow = diesel::sql_query(
+            "SELECT count(*) FILTER (WHERE processing_status = 'pending') AS pending,
+                    count(*) FILTER (WHERE processing_status = 'processing') AS processing,
+                    count(*) FILTER (WHERE processing_status = 'completed') AS completed,
+                    count(*) FILTER (WHERE processing_status = 'failed') AS failed,
+                    count(*) FILTER (WHERE processing_status = 'pending' AND retry_after > now())
+                        AS waiting_to_retry,
+                    count(*) FILTER (WHERE processing_status = 'processing' AND lease_expires_at < now())
+                        AS expired_leases,
+                    min(created_at) FILTER (WHERE processing_status = 'pending') AS oldest_pending,
+                    now() AS checked_at
+             FROM video_summary",
+        )
+        .get_result(conn)
+        .await?;
+        Ok(QueueStats {
+            counts: StatusCounts {
+                pending: row.pending,
+                processing: row.processing,
+                completed: row.completed,
+                failed: row.failed,
+            },
+            waiting_to_retry: row.waiting_to_retry,
+            expired_leases: row.expired_leases,
+            oldest_pending: row.oldest_pending,
+            checked_at: row.checked_at,
+        })
     })
 }

@@ -1,19 +1,22 @@
 //! Connections and the bb8 pool, built in one place from [`DbConfig`].
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::{ConnectionError, ConnectionResult};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolError, PoolableConnection, RecyclingMethod,
 };
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
+use metrics::{Key, Label};
 use tokio_postgres::tls::MakeTlsConnect;
 
-use crate::config::{DbConfig, redact_url};
+use crate::config::{DbConfig, redact_url, shorten};
 use crate::error::{Error, Result};
+use crate::instrument::{METADATA, Tracker, names};
+use crate::replica::Replica;
 use crate::tls::{TlsParams, client_config, split_tls_params};
 
 /// The application's connection pool.
@@ -35,13 +38,16 @@ struct ConnectSettings {
     tls: tokio_postgres_rustls::MakeRustlsConnect,
     connect_timeout: Duration,
     statement_timeout: Option<Duration>,
+    slow_query: Option<Duration>,
 }
 
 impl ConnectSettings {
     fn new(url: &str, config: &DbConfig) -> Result<Self> {
+        // The reasons may quote parts of the URL (an sslmode); none is a
+        // password, but any may be long.
         let invalid = |reason: String| Error::Connect {
             target: redact_url(url),
-            cause: reason,
+            cause: shorten(&reason),
         };
         let (pg_url, tls_params): (String, TlsParams) = split_tls_params(url).map_err(invalid)?;
         let mut pg_config: tokio_postgres::Config = pg_url
@@ -58,6 +64,7 @@ impl ConnectSettings {
             tls,
             connect_timeout: config.connect_timeout,
             statement_timeout: config.statement_timeout,
+            slow_query: config.slow_query,
         })
     }
 
@@ -85,6 +92,7 @@ impl ConnectSettings {
                 .await
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
         }
+        conn.set_instrumentation(Tracker::new(self.slow_query));
         Ok(conn)
     }
 }
@@ -157,43 +165,28 @@ impl bb8::ErrorSink<PoolError> for LastError {
     }
 }
 
-/// The pool and what it needs to explain its failures.
-///
-/// Faults: a request running when the server restarts or ends its backend
-/// fails with [`Error::ConnectionLost`]; a connection found closed at
-/// check-out is dropped and another handed out, so later requests do not
-/// fail. A connection that comes back inside a transaction (its request was
-/// cancelled midway) is dropped, never reused. With every connection busy,
-/// [`Db::get`] waits up to the pool timeout, then fails with
-/// [`Error::PoolTimeout`].
+/// One pool over one server, with what it needs to explain its failures
+/// and the keys of its metrics.
 #[derive(Clone)]
-pub struct Db {
+pub(crate) struct Pool {
     pool: DbPool,
     target: String,
-    pool_timeout: Duration,
+    timeout: Duration,
     last_error: LastError,
+    metrics: Arc<PoolMetrics>,
 }
 
-impl std::fmt::Debug for Db {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Db {
-    /// Builds the pool and opens a first connection, so a wrong URL or an
-    /// unreachable server is reported now, with its cause.
-    pub async fn connect(config: &DbConfig) -> Result<Self> {
-        let url = config.url()?;
+impl Pool {
+    /// Builds the pool over `url`, with `first` as its first connection when
+    /// given, and check-outs that wait at most `timeout`.
+    pub(crate) fn build(
+        url: &str,
+        config: &DbConfig,
+        name: &'static str,
+        first: Option<AsyncPgConnection>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let settings = Arc::new(ConnectSettings::new(url, config)?);
-        let target = redact_url(url);
-        let first = settings.establish().await.map_err(|e| Error::Connect {
-            target: target.clone(),
-            cause: connection_error_text(&e),
-        })?;
-
         let mut manager_config = ManagerConfig::default();
         manager_config.custom_setup = Box::new(move |_url| {
             let settings = settings.clone();
@@ -207,31 +200,51 @@ impl Db {
         let last_error = LastError::default();
         let pool = bb8::Pool::builder()
             .max_size(config.pool_size)
-            .connection_timeout(config.pool_timeout)
+            .connection_timeout(timeout)
             .idle_timeout(config.idle_timeout)
             .max_lifetime(config.max_lifetime)
             .error_sink(Box::new(last_error.clone()))
             .build_unchecked(manager);
-        // The validated connection is the pool's first.
-        let _ = pool.add(first);
+        if let Some(first) = first {
+            let _ = pool.add(first);
+        }
         Ok(Self {
             pool,
-            target,
-            pool_timeout: config.pool_timeout,
+            target: redact_url(url),
+            timeout,
             last_error,
+            metrics: Arc::new(PoolMetrics::new(name)),
         })
     }
 
-    /// Borrows a connection, waiting at most the pool timeout.
-    pub async fn get(&self) -> Result<PooledConn<'_>> {
+    /// Borrows a connection, waiting at most the pool's timeout; the wait is
+    /// measured apart from what the connection then runs.
+    pub(crate) async fn get(&self) -> Result<PooledConn<'_>> {
         settle().await;
-        self.pool.get().await.map_err(|e| self.run_error(e))
+        let started = self.metrics.waiting();
+        let got = self.pool.get().await;
+        self.get_done(started, got)
     }
 
-    /// Borrows a connection that can move into a spawned task.
-    pub async fn get_owned(&self) -> Result<PooledConn<'static>> {
+    async fn get_owned(&self) -> Result<PooledConn<'static>> {
         settle().await;
-        self.pool.get_owned().await.map_err(|e| self.run_error(e))
+        let started = self.metrics.waiting();
+        let got = self.pool.get_owned().await;
+        self.get_done(started, got)
+    }
+
+    fn get_done<'a>(
+        &self,
+        started: Instant,
+        got: Result<PooledConn<'a>, bb8::RunError<PoolError>>,
+    ) -> Result<PooledConn<'a>> {
+        let waited = started.elapsed();
+        self.metrics.waited(waited, got.is_ok());
+        let mut conn = got.map_err(|e| self.run_error(e))?;
+        if let Some(tracker) = Tracker::of(&mut conn) {
+            tracker.checked_out(waited);
+        }
+        Ok(conn)
     }
 
     fn run_error(&self, error: bb8::RunError<PoolError>) -> Error {
@@ -242,20 +255,211 @@ impl Db {
             },
             bb8::RunError::User(PoolError::QueryError(e)) => e.into(),
             bb8::RunError::TimedOut => Error::PoolTimeout {
-                waited: self.pool_timeout,
-                last_error: self.last_error.0.lock().ok().and_then(|last| last.clone()),
+                waited: self.timeout,
+                last_error: self.last_error(),
             },
         }
     }
 
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The last error of a connection attempt, if any.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error.0.lock().ok().and_then(|last| last.clone())
+    }
+
+    /// Sets the connection gauges from the pool's state.
+    fn sample(&self) {
+        let state = self.pool.state();
+        let used = state.connections.saturating_sub(state.idle_connections);
+        self.metrics.sample(used, state.idle_connections);
+    }
+}
+
+/// The keys of a pool's metrics, labelled with the pool's name.
+struct PoolMetrics {
+    pending: Key,
+    wait: Key,
+    timeouts: Key,
+    used: Key,
+    idle: Key,
+}
+
+impl PoolMetrics {
+    fn new(name: &'static str) -> Self {
+        let pool = || Label::from_static_parts(names::POOL_NAME, name);
+        let key = |metric: &'static str| Key::from_parts(metric, vec![pool()]);
+        let count = |state: &'static str| {
+            Key::from_parts(
+                names::CONNECTION_COUNT,
+                vec![pool(), Label::from_static_parts(names::STATE, state)],
+            )
+        };
+        Self {
+            pending: key(names::PENDING_REQUESTS),
+            wait: key(names::WAIT_TIME),
+            timeouts: key(names::TIMEOUTS),
+            used: count("used"),
+            idle: count("idle"),
+        }
+    }
+
+    /// Counts a request as waiting; returns when it started.
+    fn waiting(&self) -> Instant {
+        metrics::with_recorder(|r| r.register_gauge(&self.pending, &METADATA).increment(1.0));
+        Instant::now()
+    }
+
+    fn waited(&self, waited: Duration, got: bool) {
+        metrics::with_recorder(|r| {
+            r.register_gauge(&self.pending, &METADATA).decrement(1.0);
+            r.register_histogram(&self.wait, &METADATA)
+                .record(waited.as_secs_f64());
+            if !got {
+                r.register_counter(&self.timeouts, &METADATA).increment(1);
+            }
+        });
+    }
+
+    fn sample(&self, used: u32, idle: u32) {
+        metrics::with_recorder(|r| {
+            r.register_gauge(&self.used, &METADATA).set(used);
+            r.register_gauge(&self.idle, &METADATA).set(idle);
+        });
+    }
+}
+
+/// How often the connection gauges are read from the pools.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Ends the task that samples the pools when the last [`Db`] goes.
+struct Sampler(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl Sampler {
+    fn spawn(pools: Vec<Pool>, max: u32) -> Self {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        for pool in &pools {
+            let key = Key::from_parts(
+                names::CONNECTION_MAX,
+                pool.metrics
+                    .idle
+                    .labels()
+                    .take(1)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            metrics::with_recorder(|r| r.register_gauge(&key, &METADATA).set(max));
+        }
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(SAMPLE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => pools.iter().for_each(Pool::sample),
+                    _ = &mut stopped => break,
+                }
+            }
+        });
+        Self(Some(stop))
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The pool and what it needs to explain its failures.
+///
+/// Faults: a request running when the server restarts or ends its backend
+/// fails with [`Error::ConnectionLost`]; a connection found closed at
+/// check-out is dropped and another handed out, so later requests do not
+/// fail. A connection that comes back inside a transaction (its request was
+/// cancelled midway) is dropped, never reused. With every connection busy,
+/// [`Db::get`] waits up to the pool timeout, then fails with
+/// [`Error::PoolTimeout`].
+///
+/// With a replica configured, [`Db::read`] sends the reads a caller allows
+/// there (see [`crate::replica`]); everything else goes to the primary.
+#[derive(Clone)]
+pub struct Db {
+    primary: Pool,
+    replica: Option<Arc<Replica>>,
+    _sampler: Arc<Sampler>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("target", &self.primary.target)
+            .field("replica", &self.replica.as_ref().map(|r| r.target()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Builds the pool and opens a first connection, so a wrong URL or an
+    /// unreachable server is reported now, with its cause. A configured
+    /// replica is not required to be up: its reads go to the primary until
+    /// it is.
+    pub async fn connect(config: &DbConfig) -> Result<Self> {
+        let url = config.url()?;
+        let first = ConnectSettings::new(url, config)?
+            .establish()
+            .await
+            .map_err(|e| Error::Connect {
+                target: redact_url(url),
+                cause: connection_error_text(&e),
+            })?;
+        let primary = Pool::build(url, config, "primary", Some(first), config.pool_timeout)?;
+        let replica = config
+            .replica_url
+            .as_deref()
+            .map(|url| Replica::build(url, config).map(Arc::new))
+            .transpose()?;
+        let pools = std::iter::once(primary.clone())
+            .chain(replica.iter().map(|r| r.pool().clone()))
+            .collect();
+        Ok(Self {
+            _sampler: Arc::new(Sampler::spawn(pools, config.pool_size)),
+            primary,
+            replica,
+        })
+    }
+
+    /// Borrows a connection to the primary, waiting at most the pool
+    /// timeout: for writes, transactions, the worker API, and reads that
+    /// must see everything.
+    pub async fn get(&self) -> Result<PooledConn<'_>> {
+        self.primary.get().await
+    }
+
+    /// Borrows a connection to the primary that can move into a spawned task.
+    pub async fn get_owned(&self) -> Result<PooledConn<'static>> {
+        self.primary.get_owned().await
+    }
+
     /// The bb8 pool itself, for its statistics.
     pub fn pool(&self) -> &DbPool {
-        &self.pool
+        &self.primary.pool
     }
 
     /// The database URL with its password hidden.
     pub fn target(&self) -> &str {
-        &self.target
+        &self.primary.target
+    }
+
+    pub(crate) fn primary(&self) -> &Pool {
+        &self.primary
+    }
+
+    pub(crate) fn replica(&self) -> Option<&Replica> {
+        self.replica.as_deref()
     }
 }
 

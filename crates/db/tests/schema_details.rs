@@ -190,7 +190,7 @@ async fn the_pipeline_migrations_revert_to_the_schema_before_them() {
     assert_ne!(migrated, before);
     #[derive(QueryableByName)]
     struct Backfill {
-        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[diesel(sql_type = Text)]
         id: String,
         #[diesel(sql_type = diesel::sql_types::Integer)]
         attempt: i32,

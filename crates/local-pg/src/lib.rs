@@ -6,20 +6,13 @@ mod programs;
 mod server;
 
 pub use programs::{find_bin_dir, server_version};
-pub use server::{LocalServer, LocalServerError, ServerOptions};
+pub use server::{
+    ClusterState, DEFAULT_LOCK_TIMEOUT, LocalServer, LocalServerError, LockHolder, LockWait,
+    MARKER, ServerOptions,
+};
 
 /// The database the project's default local server holds.
 pub const LOCAL_DATABASE: &str = "mindvault";
-
-/// Starts the project's local server when needed (`MV_PG_DIR`, else
-/// `.mv-admin/pg`), creates its database when missing, and returns that
-/// database's URL: what every command uses when no `DATABASE_URL` is set.
-pub async fn project_database_url() -> Result<String, LocalServerError> {
-    let server = LocalServer::for_project()?;
-    server.ensure_running().await?;
-    server.ensure_database(LOCAL_DATABASE).await?;
-    Ok(server.url(LOCAL_DATABASE))
-}
 
 /// A stable 64-bit hash (FNV-1a), for folder names (std's hasher is
 /// randomly seeded).

@@ -1,5 +1,5 @@
-//! Finding PostgreSQL's programs: the server's (initdb, pg_ctl, postgres)
-//! and the client programs that stand beside them.
+//! Finding PostgreSQL's programs: the server's (initdb, postgres) and the
+//! client programs that stand beside them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,14 +9,38 @@ use crate::server::LocalServerError;
 
 type Result<T, E = LocalServerError> = std::result::Result<T, E>;
 
-const PROGRAMS: [&str; 3] = ["initdb", "pg_ctl", "postgres"];
+const PROGRAMS: [&str; 2] = ["initdb", "postgres"];
 
 fn has_programs(dir: &Path) -> bool {
     PROGRAMS.iter().all(|p| dir.join(p).is_file())
 }
 
-/// Finds the folder holding initdb, pg_ctl and postgres.
+/// Finds the folder holding initdb and postgres.
 pub fn find_bin_dir() -> Result<PathBuf> {
+    let dir = search_bin_dir()?;
+    check_shell_safe(&dir)?;
+    Ok(dir)
+}
+
+/// initdb runs `"<its own folder>/postgres" --boot ...` through `sh -c`,
+/// with its folder's links resolved: a folder whose name the shell would
+/// expand inside double quotes must not be used.
+fn check_shell_safe(dir: &Path) -> Result<()> {
+    let real = fs::canonicalize(dir.join("initdb"))
+        .ok()
+        .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| dir.to_path_buf());
+    let expands = real
+        .to_string_lossy()
+        .chars()
+        .any(|c| matches!(c, '$' | '`' | '"' | '\\') || c.is_control());
+    if expands {
+        return Err(LocalServerError::UnsafeBinDir(real));
+    }
+    Ok(())
+}
+
+fn search_bin_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("MV_PG_BINDIR") {
         let dir = PathBuf::from(dir);
         return if has_programs(&dir) {
@@ -91,4 +115,29 @@ pub fn server_version(bin_dir: &Path) -> Option<String> {
         .output()
         .ok()?;
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_folders_a_shell_would_expand_are_refused() {
+        let base = std::env::temp_dir().join(format!("mv-bindir-unit-{}", std::process::id()));
+        for name in ["$(touch x)", "`touch x`", "a\"b", "a\\b"] {
+            let dir = base.join(name);
+            fs::create_dir_all(&dir).expect("folder");
+            fs::write(dir.join("initdb"), "").expect("initdb");
+            let error = check_shell_safe(&dir).expect_err(name);
+            assert!(
+                matches!(error, LocalServerError::UnsafeBinDir(_)),
+                "{error}"
+            );
+        }
+        let plain = base.join("it's a plain, spaced folder");
+        fs::create_dir_all(&plain).expect("folder");
+        fs::write(plain.join("initdb"), "").expect("initdb");
+        assert!(check_shell_safe(&plain).is_ok());
+        fs::remove_dir_all(&base).expect("clean up");
+    }
 }

@@ -34,6 +34,11 @@ const KEYFRAME_STEP: u64 = 10;
 const KEYFRAMES_PER_VIDEO: u64 = 5;
 /// 2026-01-01 00:00:00 UTC: every row's `created_at` counts from it.
 const EPOCH_SECS: u64 = 1_767_225_600;
+/// The most users `seed --users` takes: ids have room for more, but not
+/// a load's time.
+pub const MAX_USERS: u64 = 10_000_000;
+/// The most videos `seed --videos` takes (about three hours of loading).
+pub const MAX_VIDEOS: u64 = 100_000_000;
 /// Serializes concurrent loads into one database ("mvbench").
 const LOAD_LOCK: i64 = 0x006d_7662_656e_6368;
 
@@ -96,6 +101,7 @@ pub enum Outcome {
 
 /// `mv-admin seed --users N --videos N`: loads the dataset and says so.
 pub async fn run(context: &Context, users: u64, videos: u64) -> Result<()> {
+    crate::commands::refuse_production(&mut context.connect().await?, "seed --users").await?;
     let mut client = context.client().await?;
     // Drawn only where the output module draws bars (a terminal on stderr),
     // with the rows and time left that a long load wants.
@@ -140,13 +146,39 @@ pub async fn load(
     if users == 0 {
         bail!("the benchmark dataset needs at least one user");
     }
+    if users > MAX_USERS || videos > MAX_VIDEOS {
+        bail!(
+            "the benchmark dataset has at most {MAX_USERS} users and {MAX_VIDEOS} videos, \
+             not {users} and {videos}"
+        );
+    }
+    // No server work outlives this client: on PostgreSQL 14 and later the
+    // server checks every second, even mid-statement, that the client is
+    // still there, so a killed load stops at once instead of finishing its
+    // statement (and holding the load lock) for nobody; and a client that
+    // stalls inside the transaction is cut off after a minute.
+    client
+        .batch_execute(
+            "SELECT set_config(name, '1s', false) FROM pg_settings \
+             WHERE name = 'client_connection_check_interval'; \
+             SET idle_in_transaction_session_timeout = '60s'",
+        )
+        .await
+        .context("Failed to set up the load's session")?;
     let tx = client
         .transaction()
         .await
         .context("Failed to start the load")?;
-    // The load may outlast any statement timeout; a second load waits here.
+    // The load may outlast any statement timeout; a second load waits for
+    // the first. The tables are then locked against VACUUM and ANALYZE
+    // (autovacuum skips a table it cannot lock at once): one running while
+    // they fill would record them as empty, as the rows are not committed,
+    // and the foreign-key checks planned after it would take minutes
+    // instead of seconds. Reads and writes of others are not blocked.
     tx.batch_execute(&format!(
-        "SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock({LOAD_LOCK})"
+        "SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock({LOAD_LOCK}); \
+         LOCK TABLE \"user\", tag, category, video_summary, video_summary_tag, \
+         video_summary_category, keyframe IN SHARE UPDATE EXCLUSIVE MODE"
     ))
     .await
     .context("Failed to start the load")?;

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -88,7 +89,8 @@ pub enum Command {
     /// Migrate and seed the local database, then list the demo user's videos.
     Quickstart(quickstart::Args),
     /// Show the processing queue: videos per status, the oldest pending
-    /// one, retries waiting out a backoff, and expired leases.
+    /// one, retries waiting out a backoff, and expired leases; `jobs rescue`
+    /// gives back the videos whose lease expired.
     Jobs(jobs::Args),
     /// Run the benchmark workloads through the data layer (scripts/bench/SPEC.md).
     Bench(bench::Args),
@@ -123,7 +125,7 @@ impl Context {
         if self.config.database_url.is_some() {
             return Ok(self.config.clone());
         }
-        let url = local_pg::project_database_url().await?;
+        let url = commands::db::local_database_url().await?;
         Ok(self.config.clone().with_url(url))
     }
 
@@ -167,7 +169,14 @@ fn fail(error: &anyhow::Error) -> ExitCode {
         .filter(|cause| !cause.is::<ExitStatus>())
         .map(ToString::to_string)
         .collect();
-    eprintln!("error: {}", message.join(": "));
+    let message = message.join(": ");
+    // An error may quote data (a value, a server message): on a terminal,
+    // its control characters are shown, not obeyed.
+    if std::io::stderr().is_terminal() {
+        eprintln!("error: {}", output::escape_controls(&message));
+    } else {
+        eprintln!("error: {message}");
+    }
     let code = error
         .chain()
         .find_map(|cause| cause.downcast_ref::<ExitStatus>())

@@ -1,12 +1,19 @@
 //! Output shared by every command: one JSON document, or aligned tables and
 //! fields for people.
 //!
-//! Data goes to stdout, progress and questions to stderr. Styled text is
-//! written through anstream, which drops the styles when stdout is not a
-//! terminal or `NO_COLOR` is set.
+//! Data goes to stdout, progress and questions to stderr. Styles are
+//! written only where anstream would keep them (a terminal, no `NO_COLOR`),
+//! and data reaches stdout as it is stored, with one exception: on a
+//! terminal, the control characters a value holds (C0, DEL, C1) are shown
+//! escaped (`\u{1b}`), so no value can clear the screen, set the window
+//! title or plant a link. Cells ([`Cell`]) and [`shown`] are where that
+//! happens; pipes and `--json` get the exact text.
 
+use std::borrow::Cow;
 use std::io::{ErrorKind, IsTerminal, Write};
+use std::sync::OnceLock;
 
+use anstream::ColorChoice;
 use anstyle::{AnsiColor, Style};
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
@@ -20,6 +27,49 @@ pub const HEADER: Style = Style::new().bold();
 /// Secondary text: ids, absolute times, empty values.
 pub const DIM: Style = Style::new().dimmed();
 
+/// Whether stdout is a terminal (asked once).
+fn on_terminal() -> bool {
+    static TERMINAL: OnceLock<bool> = OnceLock::new();
+    *TERMINAL.get_or_init(|| std::io::stdout().is_terminal())
+}
+
+/// Whether styles are written: anstream's choice for stdout (a terminal,
+/// no `NO_COLOR`, `CLICOLOR_FORCE` forcing them).
+fn styled() -> bool {
+    static STYLED: OnceLock<bool> = OnceLock::new();
+    *STYLED.get_or_init(|| anstream::AutoStream::choice(&std::io::stdout()) != ColorChoice::Never)
+}
+
+/// `text` with every control character (C0, DEL, C1) but the newline
+/// escaped visibly: `\t`, `\r`, else `\u{1b}` as Rust writes them.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push('\n'),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Data as people see it: escaped on a terminal ([`escape_controls`]),
+/// exact on a pipe. Every value from the database that human output
+/// shows goes through here (cells do it themselves).
+pub fn shown(text: &str) -> Cow<'_, str> {
+    if on_terminal() {
+        escape_controls(text)
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 /// The colour of a processing status.
 pub fn status_style(status: ProcessingStatus) -> Style {
     let color = match status {
@@ -31,9 +81,14 @@ pub fn status_style(status: ProcessingStatus) -> Style {
     Style::new().fg_color(Some(color.into()))
 }
 
-/// `text` wrapped in `style`'s escape codes.
+/// `text` wrapped in `style`'s escape codes, where styles are written.
+/// For the tool's own words; data goes into a [`Cell`].
 pub fn paint(style: Style, text: &str) -> String {
-    format!("{style}{text}{style:#}")
+    if styled() {
+        format!("{style}{text}{style:#}")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Writes one JSON document and a newline on stdout.
@@ -53,9 +108,15 @@ macro_rules! say {
     };
 }
 
-/// Writes human output on stdout, without styles where they do not belong.
+/// Writes human output on stdout. Styles are in it only where they belong
+/// ([`paint`]); anstream is not asked to strip them, as it would strip the
+/// escape sequences of the data too, and pipes get the data exactly.
 pub fn print(text: &str) -> Result<()> {
-    write_stdout(&mut anstream::stdout().lock(), text)
+    if styled() {
+        write_stdout(&mut anstream::stdout().lock(), text)
+    } else {
+        write_stdout(&mut std::io::stdout().lock(), text)
+    }
 }
 
 fn write_stdout(out: &mut impl Write, text: &str) -> Result<()> {
@@ -111,12 +172,9 @@ pub fn relative_time(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 /// A time for people: relative, then the exact UTC time dimmed.
-pub fn time_with_date(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    format!(
-        "{} {}",
-        relative_time(then, now),
-        paint(DIM, &format!("({})", then.format("%Y-%m-%d %H:%M UTC")))
-    )
+pub fn time_with_date(then: DateTime<Utc>, now: DateTime<Utc>) -> Cell {
+    Cell::from(relative_time(then, now))
+        .then(format!(" ({})", then.format("%Y-%m-%d %H:%M UTC")), DIM)
 }
 
 /// Seconds as `m:ss`, or `h:mm:ss` from an hour on.
@@ -130,49 +188,101 @@ pub fn clock(seconds: i32) -> String {
     }
 }
 
-/// `text` cut to `width` columns, ending with `…` when cut.
-pub fn truncate(text: &str, width: usize) -> String {
-    if text.width() <= width {
-        return text.to_string();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for ch in text.chars() {
-        let w = ch.width().unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        used += w;
-        out.push(ch);
-    }
-    out.push('…');
-    out
-}
-
-/// One table cell: its text and how it is painted.
-#[derive(Debug, Clone)]
+/// One table cell or field value: text in one or more styles. The text is
+/// escaped as [`shown`] escapes it when the cell is made, so what a cell
+/// holds is what the terminal gets.
+#[derive(Debug, Clone, Default)]
 pub struct Cell {
-    text: String,
-    style: Style,
+    parts: Vec<(String, Style)>,
 }
 
 impl Cell {
     /// A cell painted with `style`.
-    pub fn styled(text: impl Into<String>, style: Style) -> Self {
-        Self {
-            text: text.into(),
-            style,
-        }
+    pub fn styled(text: impl AsRef<str>, style: Style) -> Self {
+        Self::default().then(text, style)
+    }
+
+    /// The cell followed by `text` in `style`.
+    pub fn then(mut self, text: impl AsRef<str>, style: Style) -> Self {
+        self.parts.push((shown(text.as_ref()).into_owned(), style));
+        self
     }
 
     /// The text, without styles.
-    pub fn text(&self) -> &str {
-        &self.text
+    pub fn text(&self) -> String {
+        self.parts.iter().map(|(text, _)| text.as_str()).collect()
     }
 
-    /// The text in its style.
+    /// The columns the text takes.
+    pub fn width(&self) -> usize {
+        self.parts.iter().map(|(text, _)| text.width()).sum()
+    }
+
+    /// The text in its styles.
     pub fn painted(&self) -> String {
-        paint(self.style, &self.text)
+        self.parts
+            .iter()
+            .map(|(text, style)| paint(*style, text))
+            .collect()
+    }
+
+    /// The cell cut to `width` columns, ending with `…` when cut.
+    fn cut(&self, width: usize) -> Self {
+        if self.width() <= width {
+            return self.clone();
+        }
+        // Room before the ellipsis; the text is longer, so it ends early.
+        let mut left = width.saturating_sub(1);
+        let mut parts = Vec::new();
+        'parts: for (text, style) in &self.parts {
+            let mut kept = String::new();
+            for ch in text.chars() {
+                let w = ch.width().unwrap_or(0);
+                if w > left {
+                    parts.push((kept, *style));
+                    break 'parts;
+                }
+                left -= w;
+                kept.push(ch);
+            }
+            parts.push((kept, *style));
+        }
+        if let Some((last, _)) = parts.last_mut() {
+            last.push('…');
+        }
+        Self { parts }
+    }
+
+    /// The cell on one line: on a terminal, a newline in it is shown as
+    /// `\n`, as a table row is one line.
+    fn one_line(&self) -> Self {
+        if !on_terminal() {
+            return self.clone();
+        }
+        let parts = self
+            .parts
+            .iter()
+            .map(|(text, style)| (text.replace('\n', "\\n"), *style))
+            .collect();
+        Self { parts }
+    }
+
+    /// The cell as lines, each painted on its own.
+    fn painted_lines(&self) -> Vec<String> {
+        let mut lines = vec![String::new()];
+        for (text, style) in &self.parts {
+            for (i, piece) in text.split('\n').enumerate() {
+                if i > 0 {
+                    lines.push(String::new());
+                }
+                if !piece.is_empty()
+                    && let Some(line) = lines.last_mut()
+                {
+                    line.push_str(&paint(*style, piece));
+                }
+            }
+        }
+        lines
     }
 }
 
@@ -184,7 +294,13 @@ impl From<String> for Cell {
 
 impl From<&str> for Cell {
     fn from(text: &str) -> Self {
-        Self::from(text.to_string())
+        Self::styled(text, Style::new())
+    }
+}
+
+impl From<&String> for Cell {
+    fn from(text: &String) -> Self {
+        Self::styled(text, Style::new())
     }
 }
 
@@ -244,7 +360,7 @@ impl Table {
         let mut widths: Vec<usize> = self.titles.iter().map(|t| t.width()).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate().take(widths.len()) {
-                widths[i] = widths[i].max(cell.text.width());
+                widths[i] = widths[i].max(cell.width());
             }
         }
         if let (Some(max), Some(flex)) = (max_width, self.flexible) {
@@ -274,10 +390,12 @@ impl Table {
             let last = widths.len().saturating_sub(1);
             let mut line = String::new();
             for (i, width) in widths.iter().enumerate() {
-                let cell = row.get(i);
-                let text = truncate(cell.map_or("", |c| c.text.as_str()), *width);
-                let padding = " ".repeat(width - text.width());
-                let painted = cell.map_or(text.clone(), |c| paint(c.style, &text));
+                let cell = row
+                    .get(i)
+                    .map(|c| c.one_line().cut(*width))
+                    .unwrap_or_default();
+                let padding = " ".repeat(width.saturating_sub(cell.width()));
+                let painted = cell.painted();
                 if self.right[i] {
                     line.push_str(&padding);
                     line.push_str(&painted);
@@ -306,7 +424,7 @@ impl Table {
 /// Named values one per line, the names aligned: the body of a `show`.
 #[derive(Debug, Default)]
 pub struct Fields {
-    rows: Vec<(String, String)>,
+    rows: Vec<(String, Cell)>,
 }
 
 impl Fields {
@@ -316,14 +434,14 @@ impl Fields {
     }
 
     /// Adds a field; multi-line values are indented under their name.
-    pub fn add(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.rows.push((name.to_string(), value.into()));
+    pub fn add(&mut self, name: &str, value: impl Into<Cell>) -> &mut Self {
+        self.rows.push((shown(name).into_owned(), value.into()));
         self
     }
 
     /// Adds a field that may be absent, shown as a dimmed dash.
-    pub fn optional(&mut self, name: &str, value: Option<impl Into<String>>) -> &mut Self {
-        let value = value.map_or_else(|| paint(DIM, "-"), Into::into);
+    pub fn optional(&mut self, name: &str, value: Option<impl Into<Cell>>) -> &mut Self {
+        let value = value.map_or_else(|| Cell::styled("-", DIM), Into::into);
         self.add(name, value)
     }
 
@@ -332,8 +450,9 @@ impl Fields {
         let width = self.rows.iter().map(|(n, _)| n.width()).max().unwrap_or(0);
         let mut out = String::new();
         for (name, value) in &self.rows {
-            let mut lines = value.lines();
-            let first = lines.next().unwrap_or("");
+            let lines = value.painted_lines();
+            let mut lines = lines.iter();
+            let first = lines.next().map_or("", String::as_str);
             let padding = " ".repeat(width - name.width());
             out.push_str(&format!("{}{padding}  {first}", paint(HEADER, name)));
             out.push('\n');
@@ -391,9 +510,10 @@ mod tests {
         assert_eq!(clock(59), "0:59");
         assert_eq!(clock(1425), "23:45");
         assert_eq!(clock(3604), "1:00:04");
-        assert_eq!(truncate("short", 10), "short");
-        assert_eq!(truncate("a longer title", 8), "a longe…");
-        assert_eq!(truncate("日本語のタイトル", 7), "日本語…");
+        let cut = |text: &str, width| Cell::from(text).cut(width).text();
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("a longer title", 8), "a longe…");
+        assert_eq!(cut("日本語のタイトル", 7), "日本語…");
     }
 
     #[test]
@@ -411,6 +531,32 @@ mod tests {
         let cut = plain(&table.render(Some(20)));
         assert!(cut.lines().all(|line| line.width() <= 20), "{cut}");
         assert!(cut.contains("A title t…"), "{cut}");
+    }
+
+    #[test]
+    fn controls_are_escaped_visibly_and_the_rest_is_kept() {
+        assert_eq!(
+            escape_controls("plain, ünïcode 日本"),
+            "plain, ünïcode 日本"
+        );
+        assert_eq!(
+            escape_controls("\u{1b}]0;title\u{7}\u{1b}[2J\tx\ry\u{7f}\u{9b}1m\nnext"),
+            "\\u{1b}]0;title\\u{7}\\u{1b}[2J\\tx\\ry\\u{7f}\\u{9b}1m\nnext"
+        );
+    }
+
+    #[test]
+    fn cells_in_several_styles_cut_and_split_into_lines() {
+        let cell = Cell::from("2 days ago").then(" (2026-01-01)", DIM);
+        assert_eq!(cell.text(), "2 days ago (2026-01-01)");
+        assert_eq!(cell.width(), 23);
+        assert_eq!(plain(&cell.cut(14).painted()), "2 days ago (2…");
+        assert_eq!(plain(&cell.cut(8).painted()), "2 days …");
+        let lines = Cell::from("one\ntwo").then(" three", DIM).painted_lines();
+        assert_eq!(
+            lines.iter().map(|l| plain(l)).collect::<Vec<_>>(),
+            ["one", "two three"]
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{SCRIPTS, checksum, load};
-use local_pg::harness::{Statements, TestDatabase};
+use local_pg::harness::{Statements, TestDatabase, snapshot};
 use mv_admin::commands::bench::{Dataset, Setup, Workload};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -215,4 +215,162 @@ async fn the_bench_refuses_a_database_that_holds_other_users() {
         format!("{refused:#}").contains("not the benchmark dataset"),
         "{refused:#}"
     );
+}
+
+#[tokio::test]
+async fn runs_of_the_status_workload_leave_every_column_as_loaded() {
+    let database = TestDatabase::new().await;
+    load(&database, 3, 100).await.expect("dataset");
+    let mut conn = database.connect().await;
+    let loaded = snapshot(&mut conn).await;
+    let dataset = Dataset::restore(&mut conn).await.expect("dataset");
+    let setup = Setup {
+        config: database.config(),
+        dataset,
+        clients: 2,
+        jobs: 1,
+    };
+    for run in 0..2 {
+        // Every pending video (ids ending in 7) is picked many times over.
+        setup
+            .measure(Workload::Status, 300, 0)
+            .await
+            .expect("measured");
+        let moved = local_pg::harness::count(
+            &mut conn,
+            "SELECT count(*) AS count FROM video_summary WHERE attempt > 0",
+        )
+        .await;
+        assert!(moved > 0, "run {run}: the workload moved no video");
+        Dataset::restore(&mut conn).await.expect("restored");
+        assert_eq!(snapshot(&mut conn).await, loaded, "after run {run}");
+    }
+}
+
+/// GET `path` from `address` over plain HTTP/1.0; the body, or `None` when
+/// nothing answers.
+fn http_get(address: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+#[tokio::test]
+async fn metrics_can_be_scraped_while_the_benchmark_runs() {
+    use std::io::{BufRead, BufReader};
+    let database = TestDatabase::new().await;
+    load(&database, 5, 200).await.expect("dataset");
+    // A port that was free a moment ago, on the loopback address.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut bench = std::process::Command::new(assert_cmd::cargo::cargo_bin("mv-admin"))
+        .args(["--database-url", database.url(), "bench"])
+        .args(["--workload", "get,list", "--clients", "2", "--jobs", "1"])
+        .args(["--ops", "200000", "--warmup", "0"])
+        .args(["--metrics", &port.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the benchmark");
+    let stderr = bench.stderr.take().expect("stderr");
+    let announced = tokio::task::spawn_blocking(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.starts_with("metrics: "))
+    })
+    .await
+    .expect("read stderr");
+    let address = format!("127.0.0.1:{port}");
+    assert_eq!(
+        announced.as_deref(),
+        Some(format!("metrics: http://{address}/metrics").as_str()),
+        "bound to loopback"
+    );
+    let scraped = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(body) = http_get(&address, "/metrics")
+                && body.contains(r#"db_operation_name="video_summary.find""#)
+                && body.contains("db_client_connection_count")
+            {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no DAO metrics scraped"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    })
+    .await
+    .expect("scrape");
+    let _ = bench.kill();
+    let _ = bench.wait();
+    for expected in [
+        "db_client_operation_duration",
+        "db_client_response_returned_rows",
+        "db_client_connection_wait_time",
+        "db_client_connection_pending_requests",
+        r#"db_client_connection_state="used""#,
+        r#"db_client_connection_pool_name="primary""#,
+        r#"db_system_name="postgresql""#,
+    ] {
+        assert!(scraped.contains(expected), "{expected} in\n{scraped}");
+    }
+}
+
+#[test]
+fn bench_sh_finds_the_binary_where_cargo_builds() {
+    let repository = local_pg::harness::repository();
+    let target_dir = |value: Option<&str>| {
+        let mut command = std::process::Command::new("bash");
+        command
+            .current_dir(&repository)
+            .args(["-c", "source scripts/lib/cargo.sh && cargo_target_dir"]);
+        match value {
+            Some(dir) => command.env("CARGO_TARGET_DIR", dir),
+            None => command.env_remove("CARGO_TARGET_DIR"),
+        };
+        let output = command.output().expect("bash runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("UTF-8")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(target_dir(Some("/elsewhere/build")), "/elsewhere/build");
+    let default = std::path::PathBuf::from(target_dir(None));
+    assert!(default.is_absolute(), "{default:?}");
+    let script = std::fs::read_to_string(repository.join("scripts/bench.sh")).expect("bench.sh");
+    assert!(
+        script.contains("mv=$(cargo_target_dir)/release/mv-admin")
+            && !script.contains("mv=target/"),
+        "scripts/bench.sh does not take the binary from cargo's target folder"
+    );
+}
+
+#[test]
+fn a_metrics_address_must_be_a_port_or_an_ip_and_port() {
+    assert_cmd::Command::cargo_bin("mv-admin")
+        .expect("the binary")
+        .args(["--database-url", "postgresql:///nowhere", "bench"])
+        .args(["--metrics", "localhost"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("is not PORT or HOST:PORT"));
 }

@@ -145,3 +145,62 @@ async fn requeue_gives_a_failed_video_another_attempt() {
         .code(2)
         .stderr(contains("--user"));
 }
+
+#[tokio::test]
+async fn jobs_rescue_gives_back_expired_leases_when_no_worker_runs() {
+    let test_db = TestDatabase::new().await;
+    let mut conn = test_db.connect().await;
+    common::alice_with_videos(&mut conn, 4).await;
+    let short = pipeline::claim(&mut conn, "gone", 2, Duration::from_millis(50))
+        .await
+        .expect("claim");
+    let held = pipeline::claim(&mut conn, "alive", 1, LEASE)
+        .await
+        .expect("claim");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The last attempt of one of them: it fails for good.
+    let output = mv_admin(&test_db)
+        .args(["--json", "jobs", "rescue", "--max-attempts", "1"])
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rescued: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one document");
+    let mut expected: Vec<&str> = short.iter().map(|job| job.id.as_str()).collect();
+    expected.sort();
+    assert_eq!(rescued["failed"], serde_json::json!(expected), "{rescued}");
+    assert_eq!(rescued["retried"], serde_json::json!([]), "{rescued}");
+    let state = pipeline::JobState::find(&mut conn, "alice", &held[0].id)
+        .await
+        .expect("state");
+    assert_eq!(state.processing_status, ProcessingStatus::Processing);
+
+    // Nothing left to rescue: said so, exit 0.
+    mv_admin(&test_db)
+        .args(["jobs", "rescue"])
+        .assert()
+        .success()
+        .stdout(contains("no video had an expired lease"));
+
+    // With attempts left, the video is pending again.
+    let again = pipeline::claim(&mut conn, "gone", 1, Duration::from_millis(50))
+        .await
+        .expect("claim");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    mv_admin(&test_db)
+        .args(["jobs", "rescue", "--base-delay", "0s"])
+        .assert()
+        .success()
+        .stdout(contains(format!(
+            "pending again, after their backoff: {}",
+            again[0].id
+        )));
+    let state = pipeline::JobState::find(&mut conn, "alice", &again[0].id)
+        .await
+        .expect("state");
+    assert_eq!(state.processing_status, ProcessingStatus::Pending);
+}

@@ -6,6 +6,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::instrument::operation;
 use crate::models::VideoSummary;
 use crate::models::row_id::new_id;
 use crate::schema::{keyframe, video_summary};
@@ -58,35 +59,37 @@ impl Keyframe {
         video_id: &str,
         frames: &[NewKeyframe<'_>],
     ) -> Result<Vec<Keyframe>> {
-        NewKeyframe::check_all(frames)?;
-        conn.transaction(async |conn| {
-            VideoSummary::lock_owned(conn, user_id, video_id).await?;
-            if frames.is_empty() {
-                return Ok(Vec::new());
-            }
-            let ids: Vec<String> = frames.iter().map(|_| new_id()).collect();
-            let rows: Vec<_> = frames
-                .iter()
-                .zip(&ids)
-                .map(|(frame, id)| {
-                    (
-                        keyframe::id.eq(id),
-                        keyframe::video_summary_id.eq(video_id),
-                        keyframe::timestamp.eq(frame.timestamp),
-                        keyframe::image_url.eq(frame.image_url),
-                        keyframe::description.eq(frame.description),
-                    )
-                })
-                .collect();
-            let mut inserted: Vec<Keyframe> = diesel::insert_into(keyframe::table)
-                .values(rows)
-                .returning(Keyframe::as_returning())
-                .get_results(conn)
-                .await?;
-            inserted.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
-            Ok(inserted)
+        operation!("keyframe.insert_many", conn, async |conn| {
+            NewKeyframe::check_all(frames)?;
+            conn.transaction(async |conn| {
+                VideoSummary::lock_owned(conn, user_id, video_id).await?;
+                if frames.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let ids: Vec<String> = frames.iter().map(|_| new_id()).collect();
+                let rows: Vec<_> = frames
+                    .iter()
+                    .zip(&ids)
+                    .map(|(frame, id)| {
+                        (
+                            keyframe::id.eq(id),
+                            keyframe::video_summary_id.eq(video_id),
+                            keyframe::timestamp.eq(frame.timestamp),
+                            keyframe::image_url.eq(frame.image_url),
+                            keyframe::description.eq(frame.description),
+                        )
+                    })
+                    .collect();
+                let mut inserted: Vec<Keyframe> = diesel::insert_into(keyframe::table)
+                    .values(rows)
+                    .returning(Keyframe::as_returning())
+                    .get_results(conn)
+                    .await?;
+                inserted.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+                Ok(inserted)
+            })
+            .await
         })
-        .await
     }
 
     /// Deletes every keyframe of a video, for a caller that already holds
@@ -108,18 +111,20 @@ impl Keyframe {
         user_id: &str,
         video_id: &str,
     ) -> Result<Vec<Keyframe>> {
-        let frames: Vec<Keyframe> = keyframe::table
-            .inner_join(video_summary::table)
-            .filter(video_summary::id.eq(video_id))
-            .filter(video_summary::user_id.eq(user_id))
-            .order((keyframe::timestamp, keyframe::id))
-            .select(Keyframe::as_select())
-            .load(conn)
-            .await?;
-        if frames.is_empty() {
-            // Tell "no keyframes" from "not your video".
-            VideoSummary::find(conn, user_id, video_id).await?;
-        }
-        Ok(frames)
+        operation!("keyframe.for_video", conn, async |conn| {
+            let frames: Vec<Keyframe> = keyframe::table
+                .inner_join(video_summary::table)
+                .filter(video_summary::id.eq(video_id))
+                .filter(video_summary::user_id.eq(user_id))
+                .order((keyframe::timestamp, keyframe::id))
+                .select(Keyframe::as_select())
+                .load(conn)
+                .await?;
+            if frames.is_empty() {
+                // Tell "no keyframes" from "not your video".
+                VideoSummary::find(conn, user_id, video_id).await?;
+            }
+            Ok(frames)
+        })
     }
 }

@@ -59,88 +59,102 @@ macro_rules! label_model {
             /// The label with this name, created if missing. Concurrent
             /// callers get the same row and no error.
             pub async fn get_or_create(conn: &mut AsyncPgConnection, name: &str) -> Result<$model> {
-                let mut labels = Self::get_or_create_many(conn, &[name]).await?;
-                labels.pop().ok_or_else(|| Error::not_found($entity, name))
+                operation!(concat!($entity, ".get_or_create"), conn, async |conn| {
+                    let mut labels = Self::get_or_create_many(conn, &[name]).await?;
+                    labels.pop().ok_or_else(|| Error::not_found($entity, name))
+                })
             }
 
             /// The labels with these names, created if missing, by name.
             pub async fn get_or_create_many(conn: &mut AsyncPgConnection, names: &[&str]) -> Result<Vec<$model>> {
-                let names = normalize_names($entity, names)?;
-                if names.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let ids: Vec<String> = names.iter().map(|_| $crate::models::row_id::new_id()).collect();
-                let rows: Vec<_> = ids
-                    .iter()
-                    .zip(&names)
-                    .map(|(id, name)| ($table::id.eq(id), $table::name.eq(name)))
-                    .collect();
-                diesel::insert_into($table::table)
-                    .values(rows)
-                    .on_conflict($table::name)
-                    .do_nothing()
-                    .execute(conn)
-                    .await?;
-                Ok($table::table
-                    .filter($table::name.eq_any(&names))
-                    .order($table::name)
-                    .select($model::as_select())
-                    .load(conn)
-                    .await?)
+                operation!(concat!($entity, ".get_or_create_many"), conn, async |conn| {
+                    let names = normalize_names($entity, names)?;
+                    if names.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let ids: Vec<String> = names.iter().map(|_| $crate::models::row_id::new_id()).collect();
+                    let rows: Vec<_> = ids
+                        .iter()
+                        .zip(&names)
+                        .map(|(id, name)| ($table::id.eq(id), $table::name.eq(name)))
+                        .collect();
+                    diesel::insert_into($table::table)
+                        .values(rows)
+                        .on_conflict($table::name)
+                        .do_nothing()
+                        .execute(conn)
+                        .await?;
+                    Ok($table::table
+                        .filter($table::name.eq_any(&names))
+                        .order($table::name)
+                        .select($model::as_select())
+                        .load(conn)
+                        .await?)
+                })
             }
 
             /// The label with this name, if it exists.
             pub async fn find_by_name(conn: &mut AsyncPgConnection, name: &str) -> Result<Option<$model>> {
-                let name = normalize_name($entity, name)?;
-                Ok($table::table
-                    .filter($table::name.eq(name))
-                    .select($model::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?)
+                operation!(concat!($entity, ".find_by_name"), conn, async |conn| {
+                    let name = normalize_name($entity, name)?;
+                    Ok($table::table
+                        .filter($table::name.eq(name))
+                        .select($model::as_select())
+                        .first(conn)
+                        .await
+                        .optional()?)
+                })
             }
 
             /// Every label, by name.
             pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<$model>> {
-                Ok($table::table
-                    .order($table::name)
-                    .select($model::as_select())
-                    .load(conn)
-                    .await?)
+                operation!(concat!($entity, ".list"), conn, async |conn| {
+                    Ok($table::table
+                        .order($table::name)
+                        .select($model::as_select())
+                        .load(conn)
+                        .await?)
+                })
             }
 
             /// Every label, each with how many videos (of all users) carry
             /// it; most used first, unused ones included.
             pub async fn list_with_counts(conn: &mut AsyncPgConnection) -> Result<Vec<($model, i64)>> {
-                let uses = count($link::video_summary_id.nullable());
-                Ok($table::table
-                    .left_join($link::table)
-                    .group_by($table::id)
-                    .select(($model::as_select(), uses))
-                    .order((uses.desc(), $table::name))
-                    .load(conn)
-                    .await?)
+                operation!(concat!($entity, ".list_with_counts"), conn, async |conn| {
+                    let uses = count($link::video_summary_id.nullable());
+                    Ok($table::table
+                        .left_join($link::table)
+                        .group_by($table::id)
+                        .select(($model::as_select(), uses))
+                        .order((uses.desc(), $table::name))
+                        .load(conn)
+                        .await?)
+                })
             }
 
             /// Deletes the labels no video carries; returns how many.
             pub async fn delete_unused(conn: &mut AsyncPgConnection) -> Result<usize> {
-                let used = $link::table.select($link::$link_key);
-                Ok(diesel::delete($table::table.filter(diesel::dsl::not($table::id.eq_any(used))))
-                    .execute(conn)
-                    .await?)
+                operation!(concat!($entity, ".delete_unused"), conn, async |conn| {
+                    let used = $link::table.select($link::$link_key);
+                    Ok(diesel::delete($table::table.filter(diesel::dsl::not($table::id.eq_any(used))))
+                        .execute(conn)
+                        .await?)
+                })
             }
 
             /// The labels the user's videos carry, each with how many of the
             /// user's videos carry it; most used first.
             pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: &str) -> Result<Vec<($model, i64)>> {
-                Ok($table::table
-                    .inner_join($link::table.inner_join(video_summary::table))
-                    .filter(video_summary::user_id.eq(user_id))
-                    .group_by($table::id)
-                    .select(($model::as_select(), count_star()))
-                    .order((count_star().desc(), $table::name))
-                    .load(conn)
-                    .await?)
+                operation!(concat!($entity, ".list_for_user"), conn, async |conn| {
+                    Ok($table::table
+                        .inner_join($link::table.inner_join(video_summary::table))
+                        .filter(video_summary::user_id.eq(user_id))
+                        .group_by($table::id)
+                        .select(($model::as_select(), count_star()))
+                        .order((count_star().desc(), $table::name))
+                        .load(conn)
+                        .await?)
+                })
             }
 
             /// The labels of the user's video, by name.
@@ -149,19 +163,21 @@ macro_rules! label_model {
                 user_id: &str,
                 video_id: &str,
             ) -> Result<Vec<$model>> {
-                let labels: Vec<$model> = $table::table
-                    .inner_join($link::table.inner_join(video_summary::table))
-                    .filter(video_summary::id.eq(video_id))
-                    .filter(video_summary::user_id.eq(user_id))
-                    .order($table::name)
-                    .select($model::as_select())
-                    .load(conn)
-                    .await?;
-                if labels.is_empty() {
-                    // Tell "no labels" from "not your video".
-                    VideoSummary::find(conn, user_id, video_id).await?;
-                }
-                Ok(labels)
+                operation!(concat!($entity, ".for_video"), conn, async |conn| {
+                    let labels: Vec<$model> = $table::table
+                        .inner_join($link::table.inner_join(video_summary::table))
+                        .filter(video_summary::id.eq(video_id))
+                        .filter(video_summary::user_id.eq(user_id))
+                        .order($table::name)
+                        .select($model::as_select())
+                        .load(conn)
+                        .await?;
+                    if labels.is_empty() {
+                        // Tell "no labels" from "not your video".
+                        VideoSummary::find(conn, user_id, video_id).await?;
+                    }
+                    Ok(labels)
+                })
             }
 
             /// Adds labels (created if missing) to the user's video; returns
@@ -172,13 +188,15 @@ macro_rules! label_model {
                 video_id: &str,
                 names: &[&str],
             ) -> Result<Vec<$model>> {
-                conn.transaction(async |conn| {
-                    VideoSummary::lock_owned(conn, user_id, video_id).await?;
-                    let labels = Self::get_or_create_many(conn, names).await?;
-                    Self::link(conn, video_id, &labels).await?;
-                    Self::for_video(conn, user_id, video_id).await
+                operation!(concat!($entity, ".attach"), conn, async |conn| {
+                    conn.transaction(async |conn| {
+                        VideoSummary::lock_owned(conn, user_id, video_id).await?;
+                        let labels = Self::get_or_create_many(conn, names).await?;
+                        Self::link(conn, video_id, &labels).await?;
+                        Self::for_video(conn, user_id, video_id).await
+                    })
+                    .await
                 })
-                .await
             }
 
             /// Removes labels from the user's video; returns how many links
@@ -189,19 +207,21 @@ macro_rules! label_model {
                 video_id: &str,
                 names: &[&str],
             ) -> Result<usize> {
-                let names = normalize_names($entity, names)?;
-                conn.transaction(async |conn| {
-                    VideoSummary::lock_owned(conn, user_id, video_id).await?;
-                    let ids = $table::table.filter($table::name.eq_any(&names)).select($table::id);
-                    Ok(diesel::delete(
-                        $link::table
-                            .filter($link::video_summary_id.eq(video_id))
-                            .filter($link::$link_key.eq_any(ids)),
-                    )
-                    .execute(conn)
-                    .await?)
+                operation!(concat!($entity, ".detach"), conn, async |conn| {
+                    let names = normalize_names($entity, names)?;
+                    conn.transaction(async |conn| {
+                        VideoSummary::lock_owned(conn, user_id, video_id).await?;
+                        let ids = $table::table.filter($table::name.eq_any(&names)).select($table::id);
+                        Ok(diesel::delete(
+                            $link::table
+                                .filter($link::video_summary_id.eq(video_id))
+                                .filter($link::$link_key.eq_any(ids)),
+                        )
+                        .execute(conn)
+                        .await?)
+                    })
+                    .await
                 })
-                .await
             }
 
             /// Makes these (created if missing) the user's video's only
@@ -212,21 +232,23 @@ macro_rules! label_model {
                 video_id: &str,
                 names: &[&str],
             ) -> Result<Vec<$model>> {
-                conn.transaction(async |conn| {
-                    VideoSummary::lock_owned(conn, user_id, video_id).await?;
-                    let labels = Self::get_or_create_many(conn, names).await?;
-                    let keep: Vec<&str> = labels.iter().map(|label| label.id.as_str()).collect();
-                    diesel::delete(
-                        $link::table
-                            .filter($link::video_summary_id.eq(video_id))
-                            .filter(diesel::dsl::not($link::$link_key.eq_any(&keep))),
-                    )
-                    .execute(conn)
-                    .await?;
-                    Self::link(conn, video_id, &labels).await?;
-                    Ok(labels)
+                operation!(concat!($entity, ".replace"), conn, async |conn| {
+                    conn.transaction(async |conn| {
+                        VideoSummary::lock_owned(conn, user_id, video_id).await?;
+                        let labels = Self::get_or_create_many(conn, names).await?;
+                        let keep: Vec<&str> = labels.iter().map(|label| label.id.as_str()).collect();
+                        diesel::delete(
+                            $link::table
+                                .filter($link::video_summary_id.eq(video_id))
+                                .filter(diesel::dsl::not($link::$link_key.eq_any(&keep))),
+                        )
+                        .execute(conn)
+                        .await?;
+                        Self::link(conn, video_id, &labels).await?;
+                        Ok(labels)
+                    })
+                    .await
                 })
-                .await
             }
 
             async fn link(conn: &mut AsyncPgConnection, video_id: &str, labels: &[$model]) -> Result<()> {
@@ -256,6 +278,7 @@ mod models {
 
     use super::{normalize_name, normalize_names};
     use crate::error::{Error, Result};
+    use crate::instrument::{one_row, operation};
     use crate::models::VideoSummary;
     use crate::schema::{category, tag, video_summary, video_summary_category, video_summary_tag};
 
@@ -272,6 +295,8 @@ mod models {
         table: category,
         link: video_summary_category.category_id
     }
+
+    one_row!(Tag, Category);
 }
 
 #[cfg(test)]

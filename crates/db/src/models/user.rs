@@ -7,6 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::instrument::{one_row, operation};
 use crate::schema::user;
 
 /// A row of `user`.
@@ -57,32 +58,37 @@ impl<'a> NewUser<'a> {
     /// Inserts the user; an email already in use is [`Error::Duplicate`]
     /// carrying the existing user's id.
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> Result<User> {
-        if self.id.trim().is_empty() {
-            return Err(Error::invalid("id", "must not be empty"));
-        }
-        if self.name.trim().is_empty() {
-            return Err(Error::invalid("name", "must not be empty"));
-        }
-        validate_email(self.email)?;
-        let inserted = diesel::insert_into(user::table)
-            .values(self)
-            .returning(User::as_returning())
-            .get_result(conn)
-            .await;
-        match inserted {
-            Err(diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
-                if info.constraint_name() == Some("user_email_key") =>
-            {
-                let existing = User::find_by_email(conn, self.email).await?;
-                Err(Error::Duplicate {
-                    entity: "user",
-                    existing_id: existing.id,
-                })
+        operation!("user.insert", conn, async |conn| {
+            if self.id.trim().is_empty() {
+                return Err(Error::invalid("id", "must not be empty"));
             }
-            other => Ok(other?),
-        }
+            if self.name.trim().is_empty() {
+                return Err(Error::invalid("name", "must not be empty"));
+            }
+            validate_email(self.email)?;
+            let inserted = diesel::insert_into(user::table)
+                .values(self)
+                .returning(User::as_returning())
+                .get_result(conn)
+                .await;
+            match inserted {
+                Err(diesel::result::Error::DatabaseError(
+                    DatabaseErrorKind::UniqueViolation,
+                    info,
+                )) if info.constraint_name() == Some("user_email_key") => {
+                    let existing = User::find_by_email(conn, self.email).await?;
+                    Err(Error::Duplicate {
+                        entity: "user",
+                        existing_id: existing.id,
+                    })
+                }
+                other => Ok(other?),
+            }
+        })
     }
 }
+
+one_row!(User);
 
 fn validate_email(email: &str) -> Result<()> {
     match email.split_once('@') {
@@ -103,58 +109,70 @@ fn validate_email(email: &str) -> Result<()> {
 impl User {
     /// The user with this id.
     pub async fn find(conn: &mut AsyncPgConnection, id: &str) -> Result<User> {
-        user::table
-            .find(id)
-            .select(User::as_select())
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found("user", id))
+        operation!("user.find", conn, async |conn| {
+            user::table
+                .find(id)
+                .select(User::as_select())
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| Error::not_found("user", id))
+        })
     }
 
     /// The user with this email address (compared as stored).
     pub async fn find_by_email(conn: &mut AsyncPgConnection, email: &str) -> Result<User> {
-        user::table
-            .filter(user::email.eq(email))
-            .select(User::as_select())
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found("user", email))
+        operation!("user.find_by_email", conn, async |conn| {
+            user::table
+                .filter(user::email.eq(email))
+                .select(User::as_select())
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| Error::not_found("user", email))
+        })
     }
 
     /// The user named by an id or, when it contains `@`, an email address.
     pub async fn find_by_id_or_email(conn: &mut AsyncPgConnection, key: &str) -> Result<User> {
-        if key.contains('@') {
-            Self::find_by_email(conn, key).await
-        } else {
-            Self::find(conn, key).await
-        }
+        operation!("user.find_by_id_or_email", conn, async |conn| {
+            if key.contains('@') {
+                Self::find_by_email(conn, key).await
+            } else {
+                Self::find(conn, key).await
+            }
+        })
     }
 
     /// Users in order of creation, at most `limit`.
     pub async fn list(conn: &mut AsyncPgConnection, limit: i64) -> Result<Vec<User>> {
-        Ok(user::table
-            .order((user::created_at, user::id))
-            .limit(limit.clamp(1, 10_000))
-            .select(User::as_select())
-            .load(conn)
-            .await?)
+        operation!("user.list", conn, async |conn| {
+            Ok(user::table
+                .order((user::created_at, user::id))
+                .limit(limit.clamp(1, 10_000))
+                .select(User::as_select())
+                .load(conn)
+                .await?)
+        })
     }
 
     /// Deletes every user and, through the cascades, all their videos;
     /// returns how many users were deleted. For resetting a development
     /// database.
     pub async fn delete_all(conn: &mut AsyncPgConnection) -> Result<usize> {
-        Ok(diesel::delete(user::table).execute(conn).await?)
+        operation!("user.delete_all", conn, async |conn| {
+            Ok(diesel::delete(user::table).execute(conn).await?)
+        })
     }
 
     /// Deletes the user and, through the cascades, everything of theirs.
     pub async fn delete(conn: &mut AsyncPgConnection, id: &str) -> Result<()> {
-        let deleted = diesel::delete(user::table.find(id)).execute(conn).await?;
-        if deleted == 0 {
-            return Err(Error::not_found("user", id));
-        }
-        Ok(())
+        operation!("user.delete", conn, async |conn| {
+            let deleted = diesel::delete(user::table.find(id)).execute(conn).await?;
+            if deleted == 0 {
+                return Err(Error::not_found("user", id));
+            }
+            Ok(())
+        })
     }
 }

@@ -9,6 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::instrument::{Rows, one_row, operation};
 use crate::models::fixed_sql::{FixedSql, statement_names};
 use crate::models::label::normalize_name;
 use crate::models::row_id::new_id;
@@ -60,86 +61,90 @@ impl NewVideo<'_> {
     /// one user is [`Error::Duplicate`] with the id of the saved one; an
     /// unknown user is [`Error::NotFound`].
     pub async fn insert(&self, conn: &mut AsyncPgConnection) -> Result<VideoSummary> {
-        let youtube_id = parse_youtube_id(self.youtube_url)
-            .map_err(|reason| Error::invalid("youtube_url", reason))?;
-        let title = self.title.trim();
-        if title.is_empty() {
-            return Err(Error::invalid("title", "must not be empty"));
-        }
-        if let Some(duration) = self.duration.filter(|d| *d < 0) {
-            return Err(Error::invalid(
-                "duration",
-                format!("{duration} is negative"),
-            ));
-        }
-        let generated;
-        let id = match self.id {
-            Some(id) if id.trim().is_empty() => {
-                return Err(Error::invalid("id", "must not be empty"));
+        operation!("video_summary.insert", conn, async |conn| {
+            let youtube_id = parse_youtube_id(self.youtube_url)
+                .map_err(|reason| Error::invalid("youtube_url", reason))?;
+            let title = self.title.trim();
+            if title.is_empty() {
+                return Err(Error::invalid("title", "must not be empty"));
             }
-            Some(id) => id,
-            None => {
-                generated = new_id();
-                &generated
+            if let Some(duration) = self.duration.filter(|d| *d < 0) {
+                return Err(Error::invalid(
+                    "duration",
+                    format!("{duration} is negative"),
+                ));
             }
-        };
-        // Plain `column = value` pairs, not a derived `Insertable`: its
-        // optional fields may write DEFAULT, so Diesel would prepare the
-        // statement anew on every call; this one is prepared once. An
-        // absent save time is the database's now(), through COALESCE.
-        let saved_at = coalesce(self.saved_at, dsl::now);
-        let row = (
-            video_summary::id.eq(id),
-            video_summary::user_id.eq(self.user_id),
-            video_summary::youtube_url.eq(self.youtube_url.trim()),
-            video_summary::youtube_id.eq(&youtube_id),
-            video_summary::title.eq(title),
-            video_summary::description.eq(self.description),
-            video_summary::channel_name.eq(self.channel_name),
-            video_summary::duration.eq(self.duration),
-            video_summary::thumbnail_url.eq(self.thumbnail_url),
-            video_summary::processing_status.eq(ProcessingStatus::Pending),
-            video_summary::created_at.eq(saved_at),
-            video_summary::updated_at.eq(saved_at),
-        );
-        // ON CONFLICT keeps a concurrent duplicate from being an error in
-        // the database's log and from aborting a caller's transaction.
-        let inserted = FixedSql::<InsertVideo, _>::new(
-            diesel::insert_into(video_summary::table)
-                .values(&row)
-                .on_conflict((video_summary::user_id, video_summary::youtube_id))
-                .do_nothing()
-                .returning(VideoSummary::as_returning()),
-        )
-        .get_result(conn)
-        .await
-        .optional();
-        match inserted {
-            Ok(Some(video)) => Ok(video),
-            Ok(None) => {
-                let existing = VideoSummary::find_by_youtube_id(conn, self.user_id, &youtube_id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("video_summary", &youtube_id))?;
-                Err(Error::Duplicate {
-                    entity: "video_summary",
-                    existing_id: existing.id,
-                })
+            let generated;
+            let id = match self.id {
+                Some(id) if id.trim().is_empty() => {
+                    return Err(Error::invalid("id", "must not be empty"));
+                }
+                Some(id) => id,
+                None => {
+                    generated = new_id();
+                    &generated
+                }
+            };
+            // Plain `column = value` pairs, not a derived `Insertable`: its
+            // optional fields may write DEFAULT, so Diesel would prepare the
+            // statement anew on every call; this one is prepared once. An
+            // absent save time is the database's now(), through COALESCE.
+            let saved_at = coalesce(self.saved_at, dsl::now);
+            let row = (
+                video_summary::id.eq(id),
+                video_summary::user_id.eq(self.user_id),
+                video_summary::youtube_url.eq(self.youtube_url.trim()),
+                video_summary::youtube_id.eq(&youtube_id),
+                video_summary::title.eq(title),
+                video_summary::description.eq(self.description),
+                video_summary::channel_name.eq(self.channel_name),
+                video_summary::duration.eq(self.duration),
+                video_summary::thumbnail_url.eq(self.thumbnail_url),
+                video_summary::processing_status.eq(ProcessingStatus::Pending),
+                video_summary::created_at.eq(saved_at),
+                video_summary::updated_at.eq(saved_at),
+            );
+            // ON CONFLICT keeps a concurrent duplicate from being an error in
+            // the database's log and from aborting a caller's transaction.
+            let inserted = FixedSql::<InsertVideo, _>::new(
+                diesel::insert_into(video_summary::table)
+                    .values(&row)
+                    .on_conflict((video_summary::user_id, video_summary::youtube_id))
+                    .do_nothing()
+                    .returning(VideoSummary::as_returning()),
+            )
+            .get_result(conn)
+            .await
+            .optional();
+            match inserted {
+                Ok(Some(video)) => Ok(video),
+                Ok(None) => {
+                    let existing =
+                        VideoSummary::find_by_youtube_id(conn, self.user_id, &youtube_id)
+                            .await?
+                            .ok_or_else(|| Error::not_found("video_summary", &youtube_id))?;
+                    Err(Error::Duplicate {
+                        entity: "video_summary",
+                        existing_id: existing.id,
+                    })
+                }
+                Err(diesel::result::Error::DatabaseError(
+                    DatabaseErrorKind::ForeignKeyViolation,
+                    _,
+                )) => Err(Error::not_found("user", self.user_id)),
+                // Only a caller-chosen id can collide with another row's.
+                Err(diesel::result::Error::DatabaseError(
+                    DatabaseErrorKind::UniqueViolation,
+                    info,
+                )) if info.constraint_name() == Some("video_summary_pkey") => {
+                    Err(Error::Duplicate {
+                        entity: "video_summary",
+                        existing_id: id.to_string(),
+                    })
+                }
+                Err(e) => Err(e.into()),
             }
-            Err(diesel::result::Error::DatabaseError(
-                DatabaseErrorKind::ForeignKeyViolation,
-                _,
-            )) => Err(Error::not_found("user", self.user_id)),
-            // Only a caller-chosen id can collide with another row's.
-            Err(diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
-                if info.constraint_name() == Some("video_summary_pkey") =>
-            {
-                Err(Error::Duplicate {
-                    entity: "video_summary",
-                    existing_id: id.to_string(),
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
+        })
     }
 }
 
@@ -181,28 +186,30 @@ impl VideoChanges<'_> {
         user_id: &str,
         id: &str,
     ) -> Result<VideoSummary> {
-        if self.title.is_some_and(|title| title.trim().is_empty()) {
-            return Err(Error::invalid("title", "must not be empty"));
-        }
-        if let Some(duration) = self.duration.flatten().filter(|d| *d < 0) {
-            return Err(Error::invalid(
-                "duration",
-                format!("{duration} is negative"),
-            ));
-        }
-        let changes = Self {
-            title: self.title.map(str::trim),
-            ..*self
-        };
-        diesel::update(video_summary::table)
-            .filter(video_summary::id.eq(id))
-            .filter(video_summary::user_id.eq(user_id))
-            .set((changes, video_summary::updated_at.eq(dsl::now)))
-            .returning(VideoSummary::as_returning())
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found("video_summary", id))
+        operation!("video_summary.update", conn, async |conn| {
+            if self.title.is_some_and(|title| title.trim().is_empty()) {
+                return Err(Error::invalid("title", "must not be empty"));
+            }
+            if let Some(duration) = self.duration.flatten().filter(|d| *d < 0) {
+                return Err(Error::invalid(
+                    "duration",
+                    format!("{duration} is negative"),
+                ));
+            }
+            let changes = Self {
+                title: self.title.map(str::trim),
+                ..*self
+            };
+            diesel::update(video_summary::table)
+                .filter(video_summary::id.eq(id))
+                .filter(video_summary::user_id.eq(user_id))
+                .set((changes, video_summary::updated_at.eq(dsl::now)))
+                .returning(VideoSummary::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| Error::not_found("video_summary", id))
+        })
     }
 }
 
@@ -237,6 +244,14 @@ pub struct VideoPage {
     /// Pass it as [`VideoFilter::cursor`] for the next page; `None` at the end.
     pub next_cursor: Option<String>,
 }
+
+impl Rows for VideoPage {
+    fn rows(&self) -> u64 {
+        self.items.len() as u64
+    }
+}
+
+one_row!(VideoSummary, StatusCounts);
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;
@@ -331,29 +346,33 @@ impl VideoSummary {
         user_id: &str,
         id: &str,
     ) -> Result<VideoSummary> {
-        // The primary key finds one row at most: no LIMIT to bind.
-        FixedSql::<FindVideo, _>::new(
-            video_summary::table
-                .filter(video_summary::id.eq(id))
-                .filter(video_summary::user_id.eq(user_id))
-                .select(VideoSummary::as_select()),
-        )
-        .get_result(conn)
-        .await
-        .optional()?
-        .ok_or_else(|| Error::not_found("video_summary", id))
+        operation!("video_summary.find", conn, async |conn| {
+            // The primary key finds one row at most: no LIMIT to bind.
+            FixedSql::<FindVideo, _>::new(
+                video_summary::table
+                    .filter(video_summary::id.eq(id))
+                    .filter(video_summary::user_id.eq(user_id))
+                    .select(VideoSummary::as_select()),
+            )
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found("video_summary", id))
+        })
     }
 
     /// The id of the user who owns the video. For operator tools only, which
     /// then read the video through its owner's scoped queries.
     pub async fn owner_id(conn: &mut AsyncPgConnection, id: &str) -> Result<String> {
-        video_summary::table
-            .find(id)
-            .select(video_summary::user_id)
-            .first(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found("video_summary", id))
+        operation!("video_summary.owner_id", conn, async |conn| {
+            video_summary::table
+                .find(id)
+                .select(video_summary::user_id)
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| Error::not_found("video_summary", id))
+        })
     }
 
     /// The user's video of this YouTube id, if they saved it.
@@ -362,13 +381,15 @@ impl VideoSummary {
         user_id: &str,
         youtube_id: &str,
     ) -> Result<Option<VideoSummary>> {
-        Ok(video_summary::table
-            .filter(video_summary::user_id.eq(user_id))
-            .filter(video_summary::youtube_id.eq(youtube_id))
-            .select(VideoSummary::as_select())
-            .first(conn)
-            .await
-            .optional()?)
+        operation!("video_summary.find_by_youtube_id", conn, async |conn| {
+            Ok(video_summary::table
+                .filter(video_summary::user_id.eq(user_id))
+                .filter(video_summary::youtube_id.eq(youtube_id))
+                .select(VideoSummary::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
     }
 
     /// A page of the user's videos, newest first, each with its tag count.
@@ -379,66 +400,68 @@ impl VideoSummary {
         user_id: &str,
         filter: &VideoFilter<'_>,
     ) -> Result<VideoPage> {
-        let limit = filter.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            return Err(Error::invalid(
-                "limit",
-                format!("{limit} is not between 1 and {MAX_PAGE_SIZE}"),
-            ));
-        }
-        let cursor = filter.cursor.map(Cursor::decode).transpose()?;
-        // One more than asked tells whether a next page exists.
-        let page = list_page(user_id, limit + 1);
-        let unfiltered =
-            filter.status.is_none() && filter.tag.is_none() && filter.category.is_none();
-        // The two common shapes keep their static types, so each is prepared
-        // once per connection and its SQL built once; a boxed query is
-        // prepared on every call.
-        let mut items: Vec<VideoListItem> = match &cursor {
-            None if unfiltered => FixedSql::<ListFirstPage, _>::new(page).load(conn).await?,
-            Some(cursor) if unfiltered => {
-                FixedSql::<ListPageAfter, _>::new(page.filter(cursor.after()))
-                    .load(conn)
-                    .await?
+        operation!("video_summary.list", conn, async |conn| {
+            let limit = filter.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+            if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+                return Err(Error::invalid(
+                    "limit",
+                    format!("{limit} is not between 1 and {MAX_PAGE_SIZE}"),
+                ));
             }
-            _ => {
-                let mut query = page.into_boxed();
-                if let Some(status) = filter.status {
-                    query = query.filter(video_summary::processing_status.eq(status));
+            let cursor = filter.cursor.map(Cursor::decode).transpose()?;
+            // One more than asked tells whether a next page exists.
+            let page = list_page(user_id, limit + 1);
+            let unfiltered =
+                filter.status.is_none() && filter.tag.is_none() && filter.category.is_none();
+            // The two common shapes keep their static types, so each is prepared
+            // once per connection and its SQL built once; a boxed query is
+            // prepared on every call.
+            let mut items: Vec<VideoListItem> = match &cursor {
+                None if unfiltered => FixedSql::<ListFirstPage, _>::new(page).load(conn).await?,
+                Some(cursor) if unfiltered => {
+                    FixedSql::<ListPageAfter, _>::new(page.filter(cursor.after()))
+                        .load(conn)
+                        .await?
                 }
-                if let Some(name) = filter.tag {
-                    let tagged = video_summary_tag::table
-                        .inner_join(tag::table)
-                        .filter(tag::name.eq(normalize_name("tag", name)?))
-                        .select(video_summary_tag::video_summary_id);
-                    query = query.filter(video_summary::id.eq_any(tagged));
+                _ => {
+                    let mut query = page.into_boxed();
+                    if let Some(status) = filter.status {
+                        query = query.filter(video_summary::processing_status.eq(status));
+                    }
+                    if let Some(name) = filter.tag {
+                        let tagged = video_summary_tag::table
+                            .inner_join(tag::table)
+                            .filter(tag::name.eq(normalize_name("tag", name)?))
+                            .select(video_summary_tag::video_summary_id);
+                        query = query.filter(video_summary::id.eq_any(tagged));
+                    }
+                    if let Some(name) = filter.category {
+                        let filed = video_summary_category::table
+                            .inner_join(category::table)
+                            .filter(category::name.eq(normalize_name("category", name)?))
+                            .select(video_summary_category::video_summary_id);
+                        query = query.filter(video_summary::id.eq_any(filed));
+                    }
+                    if let Some(cursor) = &cursor {
+                        query = query.filter(cursor.after());
+                    }
+                    query.load(conn).await?
                 }
-                if let Some(name) = filter.category {
-                    let filed = video_summary_category::table
-                        .inner_join(category::table)
-                        .filter(category::name.eq(normalize_name("category", name)?))
-                        .select(video_summary_category::video_summary_id);
-                    query = query.filter(video_summary::id.eq_any(filed));
-                }
-                if let Some(cursor) = &cursor {
-                    query = query.filter(cursor.after());
-                }
-                query.load(conn).await?
-            }
-        };
-        let next_cursor = if items.len() as i64 > limit {
-            items.truncate(limit as usize);
-            items.last().map(|last| {
-                Cursor {
-                    created_at: last.created_at,
-                    id: last.id.clone(),
-                }
-                .encode()
-            })
-        } else {
-            None
-        };
-        Ok(VideoPage { items, next_cursor })
+            };
+            let next_cursor = if items.len() as i64 > limit {
+                items.truncate(limit as usize);
+                items.last().map(|last| {
+                    Cursor {
+                        created_at: last.created_at,
+                        id: last.id.clone(),
+                    }
+                    .encode()
+                })
+            } else {
+                None
+            };
+            Ok(VideoPage { items, next_cursor })
+        })
     }
 
     /// How many of the user's videos are in each status.
@@ -446,22 +469,24 @@ impl VideoSummary {
         conn: &mut AsyncPgConnection,
         user_id: &str,
     ) -> Result<StatusCounts> {
-        let rows: Vec<(ProcessingStatus, i64)> = video_summary::table
-            .filter(video_summary::user_id.eq(user_id))
-            .group_by(video_summary::processing_status)
-            .select((video_summary::processing_status, count_star()))
-            .load(conn)
-            .await?;
-        let mut counts = StatusCounts::default();
-        for (status, n) in rows {
-            *match status {
-                ProcessingStatus::Pending => &mut counts.pending,
-                ProcessingStatus::Processing => &mut counts.processing,
-                ProcessingStatus::Completed => &mut counts.completed,
-                ProcessingStatus::Failed => &mut counts.failed,
-            } = n;
-        }
-        Ok(counts)
+        operation!("video_summary.count_by_status", conn, async |conn| {
+            let rows: Vec<(ProcessingStatus, i64)> = video_summary::table
+                .filter(video_summary::user_id.eq(user_id))
+                .group_by(video_summary::processing_status)
+                .select((video_summary::processing_status, count_star()))
+                .load(conn)
+                .await?;
+            let mut counts = StatusCounts::default();
+            for (status, n) in rows {
+                *match status {
+                    ProcessingStatus::Pending => &mut counts.pending,
+                    ProcessingStatus::Processing => &mut counts.processing,
+                    ProcessingStatus::Completed => &mut counts.completed,
+                    ProcessingStatus::Failed => &mut counts.failed,
+                } = n;
+            }
+            Ok(counts)
+        })
     }
 
     /// Moves the user's video to `status` if the move is legal (see
@@ -475,17 +500,19 @@ impl VideoSummary {
         status: ProcessingStatus,
         error: Option<&str>,
     ) -> Result<VideoSummary> {
-        let error = match (status, error.map(str::trim)) {
-            (ProcessingStatus::Failed, Some(text)) if !text.is_empty() => Some(text),
-            (ProcessingStatus::Failed, _) => {
-                return Err(Error::invalid(
-                    "processing_error",
-                    "a failed video needs the reason it failed",
-                ));
-            }
-            _ => None,
-        };
-        Self::transition(conn, user_id, id, status, error, None).await
+        operation!("video_summary.update_status", conn, async |conn| {
+            let error = match (status, error.map(str::trim)) {
+                (ProcessingStatus::Failed, Some(text)) if !text.is_empty() => Some(text),
+                (ProcessingStatus::Failed, _) => {
+                    return Err(Error::invalid(
+                        "processing_error",
+                        "a failed video needs the reason it failed",
+                    ));
+                }
+                _ => None,
+            };
+            Self::transition(conn, user_id, id, status, error, None).await
+        })
     }
 
     /// Stores the AI content and marks the user's video completed; it must
@@ -496,15 +523,17 @@ impl VideoSummary {
         id: &str,
         content: &AiContent,
     ) -> Result<VideoSummary> {
-        Self::transition(
-            conn,
-            user_id,
-            id,
-            ProcessingStatus::Completed,
-            None,
-            Some(content),
-        )
-        .await
+        operation!("video_summary.complete", conn, async |conn| {
+            Self::transition(
+                conn,
+                user_id,
+                id,
+                ProcessingStatus::Completed,
+                None,
+                Some(content),
+            )
+            .await
+        })
     }
 
     /// One UPDATE that applies only from a legal previous status, so two
@@ -577,17 +606,19 @@ impl VideoSummary {
     /// Deletes the user's video with its tags' links, categories' links and
     /// keyframes (the cascades).
     pub async fn delete(conn: &mut AsyncPgConnection, user_id: &str, id: &str) -> Result<()> {
-        let deleted = diesel::delete(
-            video_summary::table
-                .filter(video_summary::id.eq(id))
-                .filter(video_summary::user_id.eq(user_id)),
-        )
-        .execute(conn)
-        .await?;
-        if deleted == 0 {
-            return Err(Error::not_found("video_summary", id));
-        }
-        Ok(())
+        operation!("video_summary.delete", conn, async |conn| {
+            let deleted = diesel::delete(
+                video_summary::table
+                    .filter(video_summary::id.eq(id))
+                    .filter(video_summary::user_id.eq(user_id)),
+            )
+            .execute(conn)
+            .await?;
+            if deleted == 0 {
+                return Err(Error::not_found("video_summary", id));
+            }
+            Ok(())
+        })
     }
 
     /// Fails with [`Error::NotFound`] unless the user owns the video; the

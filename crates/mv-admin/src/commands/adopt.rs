@@ -13,7 +13,7 @@ use schema_engine::adopt::{
 };
 use serde_json::json;
 
-use crate::output::{self, Cell, DIM, HEADER, paint};
+use crate::output::{self, Cell, DIM, HEADER, paint, shown};
 use crate::{Context, say};
 
 #[derive(Debug, clap::Args)]
@@ -150,20 +150,6 @@ fn format_took(took: Duration) -> String {
     } else {
         format!("{:.1} s", took.as_secs_f64())
     }
-}
-
-/// Data from the database, shown on a terminal: control characters escaped
-/// so no stored text can move the cursor or change colours.
-fn shown(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 fn print_findings(title: &str, findings: &[Finding]) -> Result<()> {

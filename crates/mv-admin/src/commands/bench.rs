@@ -1,10 +1,12 @@
 //! `mv-admin bench`: the workloads of `scripts/bench/SPEC.md`, run through
-//! the data layer's own DAOs and pool, one JSON line per workload.
+//! the data layer's own DAOs and pool, one JSON line per workload (with
+//! `--json`, one array of them).
 //!
 //! It runs on a database loaded with `seed --users N --videos N` and leaves
 //! it as it found it: `scripts/bench/restore.sql` removes what `create` added
-//! and moves back what `status` moved.
+//! and puts back, as loaded, what `status` moved (attempt counts included).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -21,7 +23,11 @@ use serde::Serialize;
 
 use crate::Context;
 use crate::dataset::Id;
+use crate::output::print_json;
 use crate::say;
+
+/// The most operations a workload measures or warms up with.
+const MAX_OPS: u64 = 10_000_000;
 
 /// Undoes what the workloads change; shared with scripts/bench.sh.
 pub const RESTORE_SQL: &str = include_str!("../../../../scripts/bench/restore.sql");
@@ -31,18 +37,43 @@ pub struct Args {
     /// The workloads to run, in this order.
     #[arg(long, value_delimiter = ',', default_value = "get,list,create,status")]
     pub workload: Vec<Workload>,
-    /// Concurrent clients, over a pool of as many connections.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Concurrent clients, over a pool of as many connections (at most 1,000).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000))]
     pub clients: u32,
-    /// Operations measured per workload, across all clients.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Operations measured per workload, across all clients (at most
+    /// 10,000,000: each one's latency is kept).
+    #[arg(long, default_value_t = 20_000,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_OPS))]
     pub ops: u64,
-    /// Operations run first and not measured.
-    #[arg(long, default_value_t = 1_000)]
+    /// Operations run first and not measured (at most 10,000,000).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(0..=MAX_OPS))]
     pub warmup: u64,
-    /// Threads the clients are spread over, as pgbench's `-j`.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Threads the clients are spread over, as pgbench's `-j` (at most 256).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub jobs: u32,
+    /// Serve the data layer's metrics for a Prometheus scrape at
+    /// http://ADDR/metrics while the benchmark runs: `PORT` (on 127.0.0.1)
+    /// or `HOST:PORT`. The lines say `"impl":"mv+prometheus"`.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
+    pub metrics: Option<SocketAddr>,
+    /// Run with tracing and metrics on, exported nowhere: a subscriber that
+    /// keeps every span and drops every event, and a no-op metrics recorder,
+    /// to measure what instrumentation costs. The lines say
+    /// `"impl":"mv+obs"`.
+    #[arg(long, conflicts_with = "metrics")]
+    pub instrumented: bool,
+}
+
+/// `PORT` (on the loopback address) or `HOST:PORT`.
+fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "{text:?} is not PORT or HOST:PORT (an IP address and a port, such as 127.0.0.1:9464)"
+        )
+    })
 }
 
 /// One of the SPEC's workloads.
@@ -78,9 +109,12 @@ impl Dataset {
     /// Puts the dataset back as it was loaded (restore.sql) and reads its
     /// size; fails on a database that holds anything else.
     pub async fn restore(conn: &mut AsyncPgConnection) -> Result<Self> {
-        conn.batch_execute(RESTORE_SQL)
-            .await
-            .context("Failed to restore the benchmark dataset")?;
+        if let Err(e) = conn.batch_execute(RESTORE_SQL).await {
+            // The script's own transaction, which Diesel does not know of,
+            // must not outlive the failure on this connection.
+            let _ = conn.batch_execute("ROLLBACK").await;
+            return Err(e).context("Failed to restore the benchmark dataset");
+        }
         let sizes: Sizes = diesel::sql_query(
             r#"SELECT (SELECT count(*) FROM "user") AS users,
                       (SELECT count(*) FROM video_summary) AS videos"#,
@@ -187,21 +221,58 @@ pub struct Report {
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
-    let dataset = Dataset::restore(&mut context.connect().await?).await?;
+    let implementation = observe(&args)?;
+    let mut conn = context.connect().await?;
+    super::refuse_production(&mut conn, "bench").await?;
+    let dataset = Dataset::restore(&mut conn).await?;
+    drop(conn);
     let setup = Setup {
-        config: context.config.clone(),
+        config: context.config().await?,
         dataset,
         clients: args.clients,
         jobs: args.jobs,
     };
+    let mut reports = Vec::new();
     for workload in args.workload {
         let measured = setup.measure(workload, args.ops, args.warmup).await;
         if workload.writes() {
             Dataset::restore(&mut context.connect().await?).await?;
         }
-        say!("{}", serde_json::to_string(&measured?)?);
+        let mut measured = measured?;
+        measured.implementation = implementation;
+        // Each line as soon as it is measured; `--json` waits for all.
+        if !context.json {
+            say!("{}", serde_json::to_string(&measured)?);
+        }
+        reports.push(measured);
+    }
+    if context.json {
+        print_json(&reports)?;
     }
     Ok(())
+}
+
+/// Installs what `--metrics` or `--instrumented` ask for; returns the name
+/// the output lines carry.
+fn observe(args: &Args) -> Result<&'static str> {
+    if let Some(address) = args.metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(address)
+            .install()
+            .with_context(|| format!("Failed to serve the metrics at {address}"))?;
+        db::instrument::describe_metrics();
+        eprintln!("metrics: http://{address}/metrics");
+        return Ok("mv+prometheus");
+    }
+    if args.instrumented {
+        metrics::set_global_recorder(metrics::NoopRecorder)
+            .map_err(|e| anyhow::anyhow!("Failed to install the metrics recorder: {e}"))?;
+        // The registry keeps every span; with no layer, events go nowhere.
+        tracing::subscriber::set_global_default(tracing_subscriber::registry())
+            .context("Failed to install the tracing subscriber")?;
+        return Ok("mv+obs");
+    }
+    Ok("mv")
 }
 
 /// How a measurement runs: where, on what, and how many at once.

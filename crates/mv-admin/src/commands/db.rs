@@ -3,7 +3,7 @@
 
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
-use local_pg::{LOCAL_DATABASE, LocalServer, project_database_url};
+use local_pg::{ClusterState, LOCAL_DATABASE, LocalServer};
 use schema_engine::mark::{self, Environment};
 use serde_json::json;
 
@@ -41,17 +41,37 @@ pub enum DbCommand {
     },
 }
 
+/// The project's local server; a command kept waiting for its lock says on
+/// stderr who holds it.
+pub fn local_server() -> Result<LocalServer> {
+    Ok(LocalServer::for_project()?.on_lock_wait(|wait| {
+        eprintln!(
+            "waiting for the lock on the local cluster in {}, held by {}; giving up after {} s",
+            wait.home.display(),
+            wait.holder,
+            wait.gives_up_after.as_secs()
+        );
+    }))
+}
+
+/// The URL of the local database, with its server started and the database
+/// created when needed: what commands use when no DATABASE_URL is set.
+pub async fn local_database_url() -> Result<String> {
+    Ok(local_server()?.start_database(LOCAL_DATABASE).await?)
+}
+
 pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
     match command {
         DbCommand::Mark { environment } => return run_mark(context, environment).await,
         DbCommand::Unmark { yes } => return run_unmark(context, yes).await,
         _ => {}
     }
-    let server = LocalServer::for_project()?;
+    let server = local_server()?;
     match command {
         DbCommand::Start => {
             let started = !server.is_running().await;
-            let url = project_database_url()
+            let url = server
+                .start_database(LOCAL_DATABASE)
                 .await
                 .context("Failed to start the local server")?;
             if context.json {
@@ -73,26 +93,33 @@ pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
             }
         }
         DbCommand::Status => {
+            let state = server.state()?;
             let running = server.is_running().await;
-            let status = json!({
-                "running": running,
-                "created": server.exists(),
-                "dir": server.home(),
-                "url": server.url(LOCAL_DATABASE),
-            });
+            let damaged = match &state {
+                ClusterState::Damaged(problem) => Some(problem.as_str()),
+                _ => None,
+            };
             if context.json {
-                say!("{status}");
-            } else {
                 say!(
-                    "state  {}",
-                    if running {
-                        "running"
-                    } else if server.exists() {
-                        "stopped"
-                    } else {
-                        "not created"
-                    }
+                    "{}",
+                    json!({
+                        "running": running,
+                        "created": state != ClusterState::NotCreated,
+                        "damaged": damaged,
+                        "dir": server.home(),
+                        "url": server.url(LOCAL_DATABASE),
+                    })
                 );
+            } else {
+                let described = match (&state, running) {
+                    (_, true) => "running".to_string(),
+                    (ClusterState::Created, false) => "stopped".to_string(),
+                    (ClusterState::NotCreated, false) => "not created".to_string(),
+                    (ClusterState::Damaged(problem), false) => {
+                        format!("damaged: {problem} (`mv-admin db reset` deletes it)")
+                    }
+                };
+                say!("state  {described}");
                 say!("dir    {}", server.home().display());
                 say!("url    {}", server.url(LOCAL_DATABASE));
             }
@@ -100,12 +127,15 @@ pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
         DbCommand::Url => {
             say!(
                 "{}",
-                project_database_url()
+                server
+                    .start_database(LOCAL_DATABASE)
                     .await
                     .context("Failed to start the local server")?
             );
         }
         DbCommand::Reset { yes } => {
+            // A folder the project did not make is refused before the question.
+            server.state()?;
             if !yes
                 && !confirm(&format!(
                     "Delete the local cluster in {} and all its data?",

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
+use diesel_async::AsyncPgConnection;
+use schema_engine::mark::{self, Environment, MARK_TABLE};
 
 pub mod adopt;
 pub mod bench;
@@ -20,6 +22,21 @@ pub mod schema;
 pub mod seed;
 pub mod users;
 pub mod videos;
+
+/// Refuses a database marked production before `command` writes user data
+/// (demo and benchmark data, drills): on production, user data is the
+/// application's, and the schema changes only through migrations.
+pub async fn refuse_production(conn: &mut AsyncPgConnection, command: &str) -> Result<()> {
+    if let Some(environment) = mark::read(conn).await?
+        && environment == Environment::Production.as_str()
+    {
+        bail!(
+            "the database is marked {environment} (`mv-admin db mark`, table {MARK_TABLE}): \
+             {command} writes user data and refuses it; nothing was changed"
+        );
+    }
+    Ok(())
+}
 
 /// The desired schema (`--schema`): its name for messages, and its text.
 fn read_schema_sql(path: &Path) -> Result<(String, String)> {

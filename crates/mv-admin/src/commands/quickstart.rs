@@ -13,6 +13,8 @@ pub struct Args {}
 
 pub async fn run(context: &Context, _args: Args) -> Result<()> {
     let mut conn = context.connect().await?;
+    // Before migrating, so that a refusal leaves everything as it was.
+    super::refuse_production(&mut conn, "quickstart").await?;
     let applied = super::migrate::apply_pending(&mut conn).await?;
     let progress = progress_bar(crate::demo::VIDEOS.len() as u64, "seeding");
     let seeded = super::seed::seed(&mut conn, false, &progress).await?;

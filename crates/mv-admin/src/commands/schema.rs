@@ -3,7 +3,9 @@
 
 use anyhow::{Context as _, Result, bail};
 use schema_engine::schema_rs::{first_difference, generate};
+use serde_json::json;
 
+use crate::output::print_json;
 use crate::{Context, SCHEMA_FILE, say};
 
 #[derive(Debug, clap::Args)]
@@ -23,17 +25,31 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     if args.check {
         let current = std::fs::read_to_string(&args.file)
             .with_context(|| format!("Failed to read {}", args.file.display()))?;
-        if let Some(difference) = first_difference(&current, &generated) {
+        let difference = first_difference(&current, &generated);
+        if context.json {
+            print_json(&json!({
+                "file": args.file,
+                "matches": difference.is_none(),
+                "difference": difference,
+            }))?;
+        }
+        if let Some(difference) = difference {
             bail!(
                 "{} differs from what the migrations produce ({difference}); run `mv-admin schema` and commit the result",
                 args.file.display()
             );
         }
-        say!("{} matches the database", args.file.display());
+        if !context.json {
+            say!("{} matches the database", args.file.display());
+        }
     } else {
         std::fs::write(&args.file, &generated)
             .with_context(|| format!("Failed to write {}", args.file.display()))?;
-        say!("wrote {}", args.file.display());
+        if context.json {
+            print_json(&json!({ "file": args.file, "written": true }))?;
+        } else {
+            say!("wrote {}", args.file.display());
+        }
     }
     Ok(())
 }

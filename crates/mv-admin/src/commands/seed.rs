@@ -8,7 +8,7 @@ use db::models::{
     AiContent, Category, Keyframe, NewKeyframe, NewUser, NewVideo, ProcessingStatus, Tag, User,
     VideoSummary,
 };
-use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use indicatif::ProgressBar;
 use serde::Serialize;
 
@@ -26,12 +26,14 @@ pub struct Args {
     #[arg(long, requires = "reset")]
     pub yes: bool,
     /// Load the benchmark dataset (scripts/bench/SPEC.md) instead of the demo
-    /// data: this many users (with --videos).
+    /// data: this many users (with --videos), at most 10,000,000.
     #[arg(long, requires = "videos", conflicts_with = "reset",
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=crate::dataset::MAX_USERS))]
     pub users: Option<u64>,
-    /// The number of videos of the benchmark dataset (with --users).
-    #[arg(long, requires = "users")]
+    /// The number of videos of the benchmark dataset (with --users), at most
+    /// 100,000,000.
+    #[arg(long, requires = "users",
+          value_parser = clap::value_parser!(u64).range(0..=crate::dataset::MAX_VIDEOS))]
     pub videos: Option<u64>,
 }
 
@@ -104,6 +106,8 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     if let (Some(users), Some(videos)) = (args.users, args.videos) {
         return crate::dataset::run(context, users, videos).await;
     }
+    let mut conn = context.connect().await?;
+    super::refuse_production(&mut conn, "seed").await?;
     if args.reset
         && !args.yes
         && !crate::output::confirm(
@@ -112,7 +116,6 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     {
         bail!("not confirmed; nothing was deleted (pass --yes to skip the question)");
     }
-    let mut conn = context.connect().await?;
     let progress = progress_bar(VIDEOS.len() as u64, "seeding");
     let report = seed(&mut conn, args.reset, &progress).await?;
     progress.finish_and_clear();
@@ -124,15 +127,24 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     }
 }
 
+/// Serializes demo seeds into one database ("mvdemo"): concurrent seeds and
+/// quickstarts wait for each other, and all but the first find the data
+/// there.
+const SEED_LOCK: i64 = 0x6d76_6465_6d6f;
+
 /// Loads the demo data in one transaction, after deleting every user's
 /// data when `reset`; a failure leaves the database as it was. Users and
-/// videos already there are left alone.
+/// videos already there are left alone. Concurrent seeds take turns.
 pub async fn seed(
     conn: &mut AsyncPgConnection,
     reset: bool,
     progress: &ProgressBar,
 ) -> Result<SeedReport> {
     conn.transaction(async |conn| {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({SEED_LOCK})"))
+            .execute(conn)
+            .await
+            .context("Failed to wait for another seed of the demo data")?;
         let reset = match reset {
             true => Some(delete_user_data(conn).await?),
             false => None,

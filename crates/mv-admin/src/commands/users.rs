@@ -8,9 +8,7 @@ use diesel_async::AsyncPgConnection;
 use serde::Serialize;
 
 use crate::Context;
-use crate::output::{
-    Cell, DIM, Fields, Table, paint, print, print_json, relative_time, time_with_date,
-};
+use crate::output::{Cell, DIM, Fields, Table, print, print_json, relative_time, time_with_date};
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
@@ -101,17 +99,13 @@ impl UserDetails {
             .add("id", user.id.as_str())
             .add(
                 "email",
-                format!(
-                    "{} {}",
-                    user.email,
-                    paint(
-                        DIM,
-                        if user.email_verified {
-                            "(verified)"
-                        } else {
-                            "(not verified)"
-                        }
-                    )
+                Cell::from(&user.email).then(
+                    if user.email_verified {
+                        " (verified)"
+                    } else {
+                        " (not verified)"
+                    },
+                    DIM,
                 ),
             )
             .optional("image", user.image.as_deref())

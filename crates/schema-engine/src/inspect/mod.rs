@@ -10,6 +10,7 @@ use diesel_async::AsyncPgConnection;
 
 use crate::error::{Error, Result};
 
+pub mod activity;
 pub mod overview;
 pub mod queries;
 pub mod table;

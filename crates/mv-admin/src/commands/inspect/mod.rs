@@ -7,6 +7,7 @@ use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
 use diesel_async::AsyncPgConnection;
+use schema_engine::inspect::activity::{self as engine_activity, Activity};
 use schema_engine::inspect::overview::{self as engine_overview, Overview};
 use schema_engine::inspect::queries::{self as engine_queries, Statement};
 use schema_engine::inspect::table::{self as engine_table, Rows};
@@ -15,6 +16,7 @@ use schema_engine::inspect::{ConnFuture, read_only};
 use crate::output::{print, print_json, terminal_width};
 use crate::{Context, ExitStatus};
 
+pub mod activity;
 pub mod overview;
 pub mod queries;
 pub mod table;
@@ -34,6 +36,9 @@ pub enum InspectCommand {
     Video(video::Args),
     /// The slowest statements, from pg_stat_statements.
     Queries(queries::Args),
+    /// What runs now: sessions, long transactions, lock waits, the oldest
+    /// snapshot (pg_stat_activity, pg_locks).
+    Activity(activity::Args),
 }
 
 /// What an inspection found.
@@ -43,13 +48,43 @@ pub enum Report {
     Table(Rows),
     Video(Box<video::Inspection>),
     Queries(Vec<Statement>),
+    Activity(Box<Activity>),
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
     let mut conn = context.connect().await?;
+    if let Some(InspectCommand::Activity(activity)) = &args.command
+        && let Some(interval) = activity.watch
+    {
+        return watch(context, &mut conn, activity, interval).await;
+    }
     let report = inspect(&mut conn, args.command).await?;
+    show(context, &report)
+}
+
+/// Shows the activity every `interval`, until interrupted: on a terminal
+/// in place of the last one, elsewhere one after the other.
+async fn watch(
+    context: &Context,
+    conn: &mut AsyncPgConnection,
+    args: &activity::Args,
+    interval: std::time::Duration,
+) -> Result<()> {
+    let on_terminal = terminal_width().is_some() && !context.json;
+    loop {
+        let report = inspect(conn, Some(InspectCommand::Activity(args.clone()))).await?;
+        if on_terminal {
+            // Home and clear the screen: the report replaces the last one.
+            print("\x1b[H\x1b[2J")?;
+        }
+        show(context, &report)?;
+        tokio::time::sleep(interval).await;
+    }
+}
+
+fn show(context: &Context, report: &Report) -> Result<()> {
     let now = Utc::now();
-    match (&report, context.json) {
+    match (report, context.json) {
         (Report::Overview(overview), true) => print_json(overview),
         (Report::Overview(report), false) => print(&overview::render(report)),
         (Report::Table(rows), true) => print_json(&rows.rows),
@@ -58,6 +93,8 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         (Report::Video(video), false) => print(&video.render(now)),
         (Report::Queries(statements), true) => print_json(statements),
         (Report::Queries(statements), false) => print(&queries::render(statements)),
+        (Report::Activity(activity), true) => print_json(activity),
+        (Report::Activity(found), false) => print(&activity::render(found)),
     }
 }
 
@@ -79,6 +116,9 @@ pub async fn inspect(
                 }
                 Some(InspectCommand::Queries(args)) => {
                     Report::Queries(engine_queries::slowest(conn, args.limit).await?)
+                }
+                Some(InspectCommand::Activity(args)) => {
+                    Report::Activity(Box::new(engine_activity::collect(conn, args.long).await?))
                 }
             })
         })

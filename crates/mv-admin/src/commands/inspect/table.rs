@@ -50,7 +50,7 @@ pub fn render(rows: &Rows, width: Option<usize>) -> String {
     let shown = rows.rows.len();
     let mut out = format!(
         "{}: {shown} row{}{}\n",
-        paint(HEADER, &rows.table),
+        paint(HEADER, &crate::output::shown(&rows.table)),
         if shown == 1 { "" } else { "s" },
         if shown as i64 == rows.limit {
             format!(" (the first {}; --limit shows more)", rows.limit)
@@ -84,7 +84,7 @@ pub fn render(rows: &Rows, width: Option<usize>) -> String {
         out.push_str(&paint(DIM, &format!("-- row {} --\n", n + 1)));
         let mut fields = Fields::new();
         for (column, cell) in rows.columns.iter().zip(row) {
-            fields.add(&column.name, cell.painted());
+            fields.add(&column.name, cell.clone());
         }
         out.push_str(&fields.render());
     }

@@ -8,7 +8,7 @@ use diesel_async::AsyncPgConnection;
 use serde::Serialize;
 
 use crate::commands::videos::{VideoDetails, details};
-use crate::output::{DIM, Fields, heading, paint};
+use crate::output::{Cell, DIM, Fields, heading, shown};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -41,18 +41,17 @@ impl Inspection {
         let mut owner = Fields::new();
         owner.add(
             "owner",
-            format!(
-                "{} <{}> {}",
-                self.owner.name,
-                self.owner.email,
-                paint(DIM, &self.owner.id)
-            ),
+            Cell::from(format!("{} <{}> ", self.owner.name, self.owner.email))
+                .then(&self.owner.id, DIM),
         );
         let mut out = owner.render();
         out.push_str(&self.details.render(now));
         if let Some(content) = &self.details.video.ai_generated_content {
             out.push_str(&heading("ai_generated_content"));
-            out.push_str(&serde_json::to_string_pretty(content).unwrap_or_default());
+            // JSON escapes C0 controls in strings, but not DEL or C1.
+            out.push_str(&shown(
+                &serde_json::to_string_pretty(content).unwrap_or_default(),
+            ));
             out.push('\n');
         }
         out

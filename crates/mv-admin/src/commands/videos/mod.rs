@@ -15,8 +15,8 @@ use serde::Serialize;
 
 use crate::Context;
 use crate::output::{
-    Cell, DIM, Fields, Table, clock, heading, paint, print, print_json, relative_time,
-    status_style, time_with_date,
+    Cell, DIM, Fields, HEADER, Table, clock, heading, paint, print, print_json, relative_time,
+    shown, status_style, time_with_date,
 };
 
 #[derive(Debug, Subcommand)]
@@ -192,23 +192,23 @@ impl VideoDetails {
         let video = &self.video;
         let names = |names: Vec<&str>| {
             if names.is_empty() {
-                paint(DIM, "-")
+                Cell::styled("-", DIM)
             } else {
-                names.join(", ")
+                Cell::from(names.join(", "))
             }
         };
         let mut fields = Fields::new();
         fields
-            .add("title", paint(crate::output::HEADER, &video.title))
+            .add("title", Cell::styled(&video.title, HEADER))
             .add("id", video.id.as_str())
             .add("url", video.youtube_url.as_str())
             .optional("channel", video.channel_name.as_deref())
             .optional("duration", video.duration.map(clock))
             .add(
                 "status",
-                paint(
-                    status_style(video.processing_status),
+                Cell::styled(
                     video.processing_status.as_str(),
+                    status_style(video.processing_status),
                 ),
             );
         if let Some(error) = &video.processing_error {
@@ -245,15 +245,16 @@ impl VideoDetails {
         if let Some(content) = &video.ai_generated_content {
             out.push_str(&heading("AI content"));
             if let Some(summary) = &content.summary {
-                out.push_str(summary);
+                out.push_str(&shown(summary));
                 out.push('\n');
             }
             for point in content.key_points.iter().flatten() {
-                out.push_str(&format!("  • {point}\n"));
+                out.push_str(&format!("  • {}\n", shown(point)));
             }
             if !content.extra.is_empty() {
+                // JSON escapes C0 controls in strings, but not DEL or C1.
                 let extra = serde_json::to_string_pretty(&content.extra).unwrap_or_default();
-                out.push_str(&format!("{extra}\n"));
+                out.push_str(&format!("{}\n", shown(&extra)));
             }
         }
         out

@@ -6,6 +6,7 @@ use db::pipeline::{self, JobState};
 use diesel_async::AsyncPgConnection;
 
 use crate::Context;
+use crate::output::shown;
 use crate::say;
 
 #[derive(Debug, clap::Args)]
@@ -31,7 +32,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
             state
                 .last_error
                 .as_deref()
-                .map(|error| format!("; the last ended with: {error}"))
+                .map(|error| format!("; the last ended with: {}", shown(error)))
                 .unwrap_or_default()
         );
     }

@@ -1,0 +1,372 @@
+//! What the data layer tells a service about itself: a `tracing` span per
+//! DAO call, metrics through the `metrics` facade, named after
+//! OpenTelemetry's database client conventions (the application installs
+//! the exporter), and the slow-query log.
+//!
+//! Nothing here carries user data: spans and metrics hold the operation's
+//! name, durations, row counts and error kinds; the slow-query log adds the
+//! statement's SQL, in which every value is a bound parameter (`$1`), and
+//! parameters are never recorded.
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::{DebugQuery, Instrumentation, InstrumentationEvent};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use metrics::{Key, Label, Level, Metadata, Unit};
+use tracing::Instrument as _;
+
+use crate::error::Result;
+
+/// The metric and label names, for dashboards and tests.
+pub mod names {
+    /// Histogram, seconds: one DAO call, labelled by `db.operation.name`
+    /// (and `error.type` when it failed). The pool wait is not in it.
+    pub const OPERATION_DURATION: &str = "db.client.operation.duration";
+    /// Histogram: rows a DAO call returned (or changed, for a delete).
+    pub const RETURNED_ROWS: &str = "db.client.response.returned_rows";
+    /// Counter: failed DAO calls, by `db.operation.name` and `error.type`.
+    pub const OPERATION_ERRORS: &str = "db.client.operation.errors";
+    /// Gauge: the pool's connections, by `db.client.connection.state`
+    /// (`idle`, `used`).
+    pub const CONNECTION_COUNT: &str = "db.client.connection.count";
+    /// Gauge: the most connections the pool opens.
+    pub const CONNECTION_MAX: &str = "db.client.connection.max";
+    /// Gauge: requests waiting for a pooled connection now.
+    pub const PENDING_REQUESTS: &str = "db.client.connection.pending_requests";
+    /// Histogram, seconds: the wait for a pooled connection.
+    pub const WAIT_TIME: &str = "db.client.connection.wait_time";
+    /// Counter: waits for a pooled connection that ended in a pool timeout.
+    pub const TIMEOUTS: &str = "db.client.connection.timeouts";
+    /// Counter: reads a caller allowed on the replica that went to the
+    /// primary, by `reason` (`down`, `lagging`, `behind`).
+    pub const REPLICA_FALLBACKS: &str = "db.client.replica.fallbacks";
+
+    pub const SYSTEM: &str = "db.system.name";
+    pub const OPERATION: &str = "db.operation.name";
+    pub const ERROR_TYPE: &str = "error.type";
+    pub const POOL_NAME: &str = "db.client.connection.pool.name";
+    pub const STATE: &str = "db.client.connection.state";
+    pub const REASON: &str = "reason";
+}
+
+/// Where the slow-query log's events go (`tracing` target).
+pub const SLOW_QUERY_TARGET: &str = "db::slow_query";
+
+pub(crate) static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Describes every metric (unit and meaning) to the installed recorder; an
+/// application calls it once, after installing its exporter.
+pub fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(
+        names::OPERATION_DURATION,
+        Unit::Seconds,
+        "Duration of a data-layer call, without the wait for a pooled connection"
+    );
+    describe_histogram!(
+        names::RETURNED_ROWS,
+        Unit::Count,
+        "Rows a data-layer call returned"
+    );
+    describe_counter!(
+        names::OPERATION_ERRORS,
+        Unit::Count,
+        "Failed data-layer calls by error kind"
+    );
+    describe_gauge!(
+        names::CONNECTION_COUNT,
+        Unit::Count,
+        "Pooled connections by state"
+    );
+    describe_gauge!(
+        names::CONNECTION_MAX,
+        Unit::Count,
+        "The most connections the pool opens"
+    );
+    describe_gauge!(
+        names::PENDING_REQUESTS,
+        Unit::Count,
+        "Requests waiting for a pooled connection"
+    );
+    describe_histogram!(
+        names::WAIT_TIME,
+        Unit::Seconds,
+        "Wait for a pooled connection"
+    );
+    describe_counter!(
+        names::TIMEOUTS,
+        Unit::Count,
+        "Waits for a pooled connection that timed out"
+    );
+    describe_counter!(
+        names::REPLICA_FALLBACKS,
+        Unit::Count,
+        "Reads allowed on the replica that went to the primary"
+    );
+}
+
+/// A DAO call's name and its metric keys, built at compile time so that
+/// recording allocates nothing.
+pub(crate) struct Operation {
+    name: &'static str,
+    labels: &'static [Label; 2],
+    duration: Key,
+    rows: Key,
+}
+
+impl Operation {
+    pub(crate) const fn labels(name: &'static str) -> [Label; 2] {
+        [
+            Label::from_static_parts(names::SYSTEM, "postgresql"),
+            Label::from_static_parts(names::OPERATION, name),
+        ]
+    }
+
+    pub(crate) const fn new(name: &'static str, labels: &'static [Label; 2]) -> Self {
+        Self {
+            name,
+            labels,
+            duration: Key::from_static_parts(names::OPERATION_DURATION, labels),
+            rows: Key::from_static_parts(names::RETURNED_ROWS, labels),
+        }
+    }
+}
+
+/// Runs a DAO call as the operation `$name` (a literal such as
+/// `"video_summary.find"`): a span of that name, its duration and row count
+/// in the metrics, and a line in the slow-query log when it is slow.
+macro_rules! operation {
+    ($name:expr, $conn:expr, $body:expr) => {{
+        static LABELS: [::metrics::Label; 2] = $crate::instrument::Operation::labels($name);
+        static OPERATION: $crate::instrument::Operation =
+            $crate::instrument::Operation::new($name, &LABELS);
+        $crate::instrument::run(
+            $conn,
+            &OPERATION,
+            ::tracing::info_span!(
+                $name,
+                db.system.name = "postgresql",
+                db.operation.name = $name,
+                db.response.returned_rows = ::tracing::field::Empty,
+                error.type = ::tracing::field::Empty,
+            ),
+            $body,
+        )
+        .await
+    }};
+}
+pub(crate) use operation;
+
+/// Runs `body` on `conn` as `operation`, inside `span`, and records it.
+pub(crate) async fn run<T: Rows>(
+    conn: &mut AsyncPgConnection,
+    operation: &'static Operation,
+    span: tracing::Span,
+    body: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T>,
+) -> Result<T> {
+    let watch = Tracker::of(conn).map(Tracker::begin);
+    let started = Instant::now();
+    let result = body(conn).instrument(span.clone()).await;
+    let took = started.elapsed();
+    let seconds = took.as_secs_f64();
+    match &result {
+        Ok(value) => {
+            let rows = value.rows();
+            span.record("db.response.returned_rows", rows);
+            metrics::with_recorder(|recorder| {
+                recorder
+                    .register_histogram(&operation.duration, &METADATA)
+                    .record(seconds);
+                recorder
+                    .register_histogram(&operation.rows, &METADATA)
+                    .record(rows as f64);
+            });
+        }
+        Err(error) => {
+            let kind = error.kind();
+            span.record("error.type", kind);
+            let mut labels = operation.labels.to_vec();
+            labels.push(Label::from_static_parts(names::ERROR_TYPE, kind));
+            metrics::with_recorder(|recorder| {
+                recorder
+                    .register_histogram(
+                        &Key::from_parts(names::OPERATION_DURATION, labels.clone()),
+                        &METADATA,
+                    )
+                    .record(seconds);
+                recorder
+                    .register_counter(&Key::from_parts(names::OPERATION_ERRORS, labels), &METADATA)
+                    .increment(1);
+            });
+        }
+    }
+    if let Some(watch) = watch
+        && let Some(threshold) = watch.slow
+        && took >= threshold
+    {
+        let (statements, slowest) = Tracker::of(conn)
+            .map(|tracker| tracker.end(&watch))
+            .unwrap_or_default();
+        let (statement_ms, statement) = match &slowest {
+            Some((took, sql)) => (Some(millis(*took)), sql.as_str()),
+            None => (None, "(none slower than the threshold by itself)"),
+        };
+        tracing::warn!(
+            target: SLOW_QUERY_TARGET,
+            parent: &span,
+            operation = operation.name,
+            duration_ms = millis(took),
+            pool_wait_ms = millis(watch.pool_wait),
+            statements,
+            statement_ms,
+            statement,
+            failed = result.is_err(),
+            "slow database operation"
+        );
+    }
+    result
+}
+
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// What a call returned, as a row count for spans and metrics.
+pub(crate) trait Rows {
+    fn rows(&self) -> u64;
+}
+
+impl<T> Rows for Vec<T> {
+    fn rows(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+impl<T> Rows for Option<T> {
+    fn rows(&self) -> u64 {
+        u64::from(self.is_some())
+    }
+}
+
+impl Rows for () {
+    fn rows(&self) -> u64 {
+        0
+    }
+}
+
+/// Rows changed, for the calls that return that count.
+impl Rows for usize {
+    fn rows(&self) -> u64 {
+        *self as u64
+    }
+}
+
+/// Types that are one row (or one row of aggregates).
+macro_rules! one_row {
+    ($($type:ty),+ $(,)?) => {$(
+        impl $crate::instrument::Rows for $type {
+            fn rows(&self) -> u64 {
+                1
+            }
+        }
+    )+};
+}
+pub(crate) use one_row;
+
+one_row!(String, chrono::DateTime<chrono::Utc>);
+
+/// The state kept on each connection the pool opens, as its Diesel
+/// instrumentation: the wait of its last check-out and, when the slow-query
+/// log is on, what its statements took.
+#[derive(Debug)]
+pub(crate) struct Tracker {
+    slow: Option<Duration>,
+    pool_wait: Duration,
+    statements: u32,
+    statement_started: Option<Instant>,
+    slowest: Option<(Duration, String)>,
+}
+
+/// What a call saw of its connection when it began.
+struct Watch {
+    slow: Option<Duration>,
+    pool_wait: Duration,
+    statements: u32,
+}
+
+impl Tracker {
+    pub(crate) fn new(slow: Option<Duration>) -> Self {
+        Self {
+            slow,
+            pool_wait: Duration::ZERO,
+            statements: 0,
+            statement_started: None,
+            slowest: None,
+        }
+    }
+
+    /// The connection's tracker, unless something replaced it.
+    pub(crate) fn of(conn: &mut AsyncPgConnection) -> Option<&mut Self> {
+        conn.instrumentation().downcast_mut::<Self>()
+    }
+
+    /// Records the wait of the check-out that handed the connection out.
+    pub(crate) fn checked_out(&mut self, waited: Duration) {
+        self.pool_wait = waited;
+    }
+
+    fn begin(&mut self) -> Watch {
+        self.slowest = None;
+        Watch {
+            slow: self.slow,
+            pool_wait: self.pool_wait,
+            statements: self.statements,
+        }
+    }
+
+    fn end(&mut self, watch: &Watch) -> (u32, Option<(Duration, String)>) {
+        (
+            self.statements.wrapping_sub(watch.statements),
+            self.slowest.take(),
+        )
+    }
+}
+
+impl Instrumentation for Tracker {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match event {
+            InstrumentationEvent::StartQuery { .. } => {
+                self.statements = self.statements.wrapping_add(1);
+                if self.slow.is_some() {
+                    self.statement_started = Some(Instant::now());
+                }
+            }
+            InstrumentationEvent::FinishQuery { query, .. } => {
+                if let (Some(threshold), Some(started)) = (self.slow, self.statement_started.take())
+                {
+                    let took = started.elapsed();
+                    if took >= threshold
+                        && self
+                            .slowest
+                            .as_ref()
+                            .is_none_or(|(slowest, _)| took > *slowest)
+                    {
+                        self.slowest = Some((took, statement_sql(query)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The statement's SQL without its parameters: Diesel writes a statement as
+/// its SQL, then ` -- binds: [..]` when it shows the parameters.
+fn statement_sql(query: &dyn DebugQuery) -> String {
+    let mut text = query.to_string();
+    if let Some(at) = text.find(" -- binds: ") {
+        text.truncate(at);
+    }
+    text
+}
