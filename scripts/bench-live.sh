@@ -20,7 +20,8 @@
 #
 # Settings, from the environment: DATABASE_URL (pipeline only; default:
 # database mindvault_bench_<users>_<videos> on the local server, created
-# when missing), BENCH_USERS (10000), BENCH_VIDEOS (1000000). The adopt
+# when missing), BENCH_USERS (10000), BENCH_VIDEOS (1000000), MV_ADMIN (an
+# mv-admin binary to use instead of building one in release mode). The adopt
 # scenarios make database mindvault_adopt_<users>_<videos> afresh on the
 # local server for every run. A benchmark, not a test: its figures go to
 # BENCHMARKS.md with the command.
@@ -40,8 +41,12 @@ done
 command -v pgbench >/dev/null && command -v psql >/dev/null ||
     { say "bench-live.sh needs pgbench and psql (apt-get install postgresql-client)"; exit 1; }
 
-cargo build --release --quiet -p mv-admin
-mv=${CARGO_TARGET_DIR:-target}/release/mv-admin
+if [ -n "${MV_ADMIN:-}" ]; then
+    mv=$MV_ADMIN
+else
+    cargo build --release --quiet -p mv-admin
+    mv=${CARGO_TARGET_DIR:-target}/release/mv-admin
+fi
 
 case "$scenario" in
 adopt | adopt-window)
