@@ -372,13 +372,19 @@ async fn window(
                     statements.extend(sql.iter().cloned());
                 }
             }
-            let timeout = options.lock_timeout * options.attempts.max(1);
+            // The window is the application's downtime: one try, waiting as
+            // long as all the short steps' tries together, and no limit on
+            // how long the transaction runs.
+            let limits = Limits {
+                lock_timeout: options.lock_timeout * options.attempts.max(1),
+                attempts: 1,
+                statement_timeout: None,
+            };
             instant_with(
                 conn,
                 options,
                 name,
-                timeout,
-                1,
+                limits,
                 &[
                     (app, Lock::AccessExclusive),
                     (foreign, Lock::ShareRowExclusive),
@@ -534,12 +540,16 @@ async fn instant(
     sql: &[String],
     then: impl AsyncFnMut(&mut AsyncPgConnection) -> Result<(), AdoptError>,
 ) -> Result<u32, AdoptError> {
+    let limits = Limits {
+        lock_timeout: options.lock_timeout,
+        attempts: options.attempts,
+        statement_timeout: Some(SHORT_STEP_TIMEOUT),
+    };
     instant_with(
         conn,
         options,
         name,
-        options.lock_timeout,
-        options.attempts,
+        limits,
         &[(tables.to_vec(), lock)],
         sql,
         then,
@@ -547,20 +557,37 @@ async fn instant(
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A short step that runs longer than this (a rewrite where none was
+/// expected) is cancelled rather than left holding its lock.
+const SHORT_STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a transaction waits for its locks, and how long it may run.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    lock_timeout: Duration,
+    /// Tries when the locks stay busy.
+    attempts: u32,
+    statement_timeout: Option<Duration>,
+}
+
 async fn instant_with(
     conn: &mut AsyncPgConnection,
     options: &Options,
     name: &str,
-    lock_timeout: Duration,
-    attempts: u32,
+    limits: Limits,
     locks: &[(Vec<String>, Lock)],
     sql: &[String],
     mut then: impl AsyncFnMut(&mut AsyncPgConnection) -> Result<(), AdoptError>,
 ) -> Result<u32, AdoptError> {
+    let Limits {
+        lock_timeout,
+        attempts,
+        statement_timeout,
+    } = limits;
     let mut prelude = format!(
-        "SET LOCAL lock_timeout = {}; SET LOCAL TimeZone = 'UTC';",
-        lock_timeout.as_millis().max(1)
+        "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; SET LOCAL TimeZone = 'UTC';",
+        lock_timeout.as_millis().max(1),
+        statement_timeout.map_or(0, |t| t.as_millis().max(1))
     );
     for (tables, lock) in locks.iter().filter(|(t, _)| !t.is_empty()) {
         prelude.push_str(&format!(
