@@ -19,6 +19,8 @@ impl LocalServer {
                 ..ServerOptions::default()
             },
         )?;
+        // Its folder first: the lock file lives in it.
+        standby.claim_home()?;
         if standby.is_running().await {
             return Ok(standby);
         }
