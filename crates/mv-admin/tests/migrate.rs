@@ -569,3 +569,178 @@ async fn revert_without_a_terminal_refuses_to_delete_rows() {
     );
     assert!(!schema_snapshot(&mut conn).await.contains("table tag "));
 }
+
+async fn exists(conn: &mut AsyncPgConnection, relation: &str) -> bool {
+    count(
+        conn,
+        &format!("SELECT count(*) AS count FROM (SELECT to_regclass('{relation}') AS r) x WHERE r IS NOT NULL"),
+    )
+    .await
+        == 1
+}
+
+#[tokio::test]
+async fn a_migration_that_commits_or_begins_is_refused_before_anything_runs() {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    set.write(FIRST, "CREATE TABLE first (id int);\n", None);
+    set.write(
+        SECOND,
+        "CREATE TABLE half (id int);\nCOMMIT;\nCREATE TABLE second (id nope);\n",
+        None,
+    );
+    let mut conn = db.connect().await;
+    for (expected, line) in [
+        ("up.sql line 2 (`COMMIT;`)", "COMMIT"),
+        ("up.sql line 1 (`begin;`)", "BEGIN"),
+    ] {
+        if line == "BEGIN" {
+            set.write(
+                SECOND,
+                "begin;\nCREATE TABLE half (id int);\nCOMMIT;\n",
+                None,
+            );
+        }
+        let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+        assert_eq!(out.code, Some(1), "{}", out.stderr);
+        for expected in [
+            SECOND,
+            expected,
+            "refused before anything ran",
+            "starts or ends a transaction",
+        ] {
+            assert!(
+                out.stderr.contains(expected),
+                "{expected} in {}",
+                out.stderr
+            );
+        }
+        for table in ["first", "half", "__mv_migration_history"] {
+            assert!(!exists(&mut conn, table).await, "{table} after {line}");
+        }
+    }
+
+    set.write(SECOND, "CREATE TABLE second (id int);\n", None);
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(count(&mut conn, APPLIED).await, 2);
+}
+
+#[tokio::test]
+async fn session_settings_do_not_reach_the_next_migration() {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    set.write(
+        FIRST,
+        "CREATE SCHEMA elsewhere;\nCREATE TABLE public.notes (id int);\n\
+         SET search_path = elsewhere;\nSET session_replication_role = replica;\n\
+         CREATE TEMP TABLE notes (temporary_only int);\n",
+        None,
+    );
+    set.write(
+        SECOND,
+        "CREATE TABLE moved (id int);\nALTER TABLE notes ADD COLUMN body text;\n\
+         SELECT 1 / (current_setting('session_replication_role') = 'origin')::int;\n",
+        None,
+    );
+    // What pg_dump writes at the top of its files, then a role that the
+    // runner's records and the next migration must not run as.
+    set.write(
+        THIRD,
+        "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.dumped (id int);\n\
+         SET ROLE pg_read_all_data;\n",
+        None,
+    )
+    .metadata(THIRD, "run_in_transaction = false\n");
+    set.write(
+        "2026-12-01-000004_fourth",
+        "SET search_path = '';\nCREATE TABLE public.fourth (id int);\n",
+        None,
+    );
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+
+    let mut conn = db.connect().await;
+    assert!(exists(&mut conn, "public.moved").await);
+    assert!(!exists(&mut conn, "elsewhere.moved").await);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = 'notes' AND column_name = 'body'"
+        )
+        .await,
+        1,
+        "the table altered is public.notes, not the first migration's temporary one"
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM __mv_migration_history WHERE state = 'applied'"
+        )
+        .await,
+        4
+    );
+    assert_eq!(count(&mut conn, APPLIED).await, 4);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM pg_tables WHERE tablename = 'fourth' AND tableowner = current_user"
+        )
+        .await,
+        1
+    );
+}
+
+/// A table with duplicates in `dup`, so a unique index on it fails.
+const WITH_T: &str = "CREATE TABLE t (a int, b int, dup int);\n\
+                      INSERT INTO t SELECT i, i, i % 2 FROM generate_series(1, 10) i;\n";
+
+#[tokio::test]
+async fn a_migration_outside_a_transaction_runs_one_statement_at_a_time() {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    set.write(FIRST, WITH_T, None);
+    set.write(
+        SECOND,
+        "-- Two indexes, built without blocking writes.\n\
+         CREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE INDEX CONCURRENTLY t_b ON t (b);\n",
+        None,
+    )
+    .metadata(SECOND, "run_in_transaction = false\n");
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let mut conn = db.connect().await;
+    let valid =
+        "SELECT count(*) AS count FROM pg_index WHERE indisvalid AND indrelid = 't'::regclass";
+    assert_eq!(count(&mut conn, valid).await, 2);
+
+    set.write(
+        THIRD,
+        "CREATE INDEX CONCURRENTLY t_ab ON t (a, b);\n\
+         CREATE UNIQUE INDEX CONCURRENTLY t_dup ON t (dup);\n\
+         CREATE INDEX CONCURRENTLY t_ba ON t (b, a);\n",
+        None,
+    )
+    .metadata(THIRD, "run_in_transaction = false\n");
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    for expected in [
+        THIRD,
+        "up.sql line 2, column 1 (`CREATE UNIQUE INDEX CONCURRENTLY t_dup ON t (dup);`)",
+        "could not create unique index",
+        "statement 2 of 3 failed, those before it are done and none after it ran",
+        "migrate resolve 20261201000003",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "{expected} in {}",
+            out.stderr
+        );
+    }
+    assert!(exists(&mut conn, "t_ab").await, "the statement before ran");
+    assert!(!exists(&mut conn, "t_ba").await, "the one after did not");
+}
