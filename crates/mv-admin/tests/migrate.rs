@@ -744,3 +744,94 @@ async fn a_migration_outside_a_transaction_runs_one_statement_at_a_time() {
     assert!(exists(&mut conn, "t_ab").await, "the statement before ran");
     assert!(!exists(&mut conn, "t_ba").await, "the one after did not");
 }
+
+#[tokio::test]
+async fn resolve_works_from_the_command_line_in_every_documented_form() {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    set.write(FIRST, WITH_T, None);
+    set.write(
+        SECOND,
+        "CREATE UNIQUE INDEX CONCURRENTLY t_dup ON t (dup);\n",
+        None,
+    )
+    .metadata(SECOND, "run_in_transaction = false\n");
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let suggested = "mv-admin migrate resolve 20261201000002 --rolled-back";
+    assert!(out.stderr.contains(suggested), "{}", out.stderr);
+    let blocked = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(blocked.code, Some(1), "{}", blocked.stderr);
+    assert!(blocked.stderr.contains(suggested), "{}", blocked.stderr);
+
+    // The operator drops the invalid index and the duplicates, says so, and
+    // migrates: exactly the command the message gave.
+    let mut conn = db.connect().await;
+    conn.batch_execute("DROP INDEX t_dup; DELETE FROM t WHERE a > 2")
+        .await
+        .expect("cleaning up");
+    let mut args = vec!["migrate", "--migrations-dir", &dir];
+    args.extend(suggested.split(' ').skip(2));
+    args.extend(["--reason", "dropped the invalid index"]);
+    let out = run(&db, &args).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("recorded {SECOND} as rolled back")),
+        "{}",
+        out.stdout
+    );
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(count(&mut conn, APPLIED).await, 2);
+
+    // Finished by hand instead, named by its folder, as JSON.
+    conn.batch_execute("INSERT INTO t VALUES (1, 12, 7)")
+        .await
+        .expect("a duplicate");
+    set.write(
+        THIRD,
+        "CREATE UNIQUE INDEX CONCURRENTLY t_b ON t (b);\nCREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a);\n",
+        None,
+    )
+    .metadata(THIRD, "run_in_transaction = false\n");
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    conn.batch_execute(
+        "DROP INDEX t_a; DELETE FROM t WHERE b = 12; CREATE UNIQUE INDEX t_a ON t (a)",
+    )
+    .await
+    .expect("finishing by hand");
+    let out = run(
+        &db,
+        &[
+            "--json",
+            "migrate",
+            "--migrations-dir",
+            &dir,
+            "resolve",
+            THIRD,
+            "--completed",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let resolved: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(resolved["as"], "completed", "{resolved}");
+    let status = run(&db, &["migrate", "--migrations-dir", &dir, "status"]).await;
+    assert!(
+        status.stdout.contains(&format!("applied      {THIRD}")),
+        "{}",
+        status.stdout
+    );
+
+    // Neither flag, or both, is a usage error naming them.
+    for flags in [&[][..], &["--rolled-back", "--completed"][..]] {
+        let mut args = vec!["migrate", "resolve", "20261201000003"];
+        args.extend(flags);
+        let out = run(&db, &args).await;
+        assert_eq!(out.code, Some(2), "{}", out.stderr);
+        assert!(out.stderr.contains("--rolled-back"), "{}", out.stderr);
+    }
+}
