@@ -183,11 +183,31 @@ pub(crate) fn parse_duration(
 /// The URL with its password replaced by `***`, fit for messages and logs.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            // A URL with no host carries its password as a parameter.
+            let in_query = parsed.query_pairs().any(|(key, _)| key == "password");
+            if parsed.password().is_none() && !in_query {
+                return url.to_string();
+            }
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if in_query {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let value = if key == "password" {
+                            "***".into()
+                        } else {
+                            value
+                        };
+                        (key.into_owned(), value.into_owned())
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
-        Ok(_) => url.to_string(),
         // Not a URL: keep only what cannot hold a secret.
         Err(_) => "<the configured database>".to_string(),
     }
@@ -257,5 +277,9 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://alice@h/db"), "postgres://alice@h/db");
         assert!(!redact_url("host=h password=s3cret").contains("s3cret"));
+        assert_eq!(
+            redact_url("postgresql:///db?host=%2Frun&user=r&password=s3cret"),
+            "postgresql:///db?host=%2Frun&user=r&password=***"
+        );
     }
 }
