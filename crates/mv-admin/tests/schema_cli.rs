@@ -3,8 +3,10 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use diesel_async::SimpleAsyncConnection;
 use local_pg::harness::{Workspace, count, replace, repository, seeded, snapshot};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
@@ -343,4 +345,79 @@ async fn schema_sql_cannot_reach_outside_its_scratch_database() {
             .join("2026-12-01-000000_pwned")
             .exists()
     );
+}
+
+#[tokio::test]
+async fn push_gives_up_behind_a_long_transaction() {
+    let workspace = Workspace::new();
+    let (db, mut conn) = seeded().await;
+    let before = schema(&mut conn).await;
+    workspace.edit_schema(|sql| {
+        replace(
+            sql,
+            "    channel_name text,\n",
+            "    channel_name text,\n    notes text,\n",
+        )
+    });
+    // A long transaction that read the table holds a lock the new column
+    // must wait for.
+    let mut holder = db.connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM video_summary")
+        .await
+        .expect("the long transaction");
+
+    for (flag, limit) in [(None, 5), (Some("1s"), 1)] {
+        let mut args = vec!["push"];
+        args.extend(flag.iter().flat_map(|value| ["--lock-timeout", value]));
+        let started = Instant::now();
+        let push = tokio::process::Command::from(process(workspace.root(), db.url(), &args))
+            .kill_on_drop(true)
+            .output();
+        let push = tokio::spawn(push);
+        // Once push waits for its lock, the application's queries on the
+        // table queue behind it: for the lock timeout, not longer.
+        wait_for_lock_wait(&mut conn, "ALTER TABLE video_summary%").await;
+        let mut app = db.connect().await;
+        let queued = Instant::now();
+        count(&mut app, "SELECT count(*) AS count FROM video_summary").await;
+        let app_waited = queued.elapsed();
+        let output = push.await.expect("push").expect("running push");
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("lock timeout"), "{stderr}");
+        assert!(
+            took < Duration::from_secs(limit + 5),
+            "push waited {took:?} with a lock timeout of {limit}s"
+        );
+        assert!(
+            app_waited < Duration::from_secs(limit + 3),
+            "an application query waited {app_waited:?} behind push"
+        );
+        assert_eq!(schema(&mut conn).await, before, "nothing changed");
+    }
+
+    holder.batch_execute("COMMIT").await.expect("commit");
+    mv_admin(workspace.root(), db.url())
+        .arg("push")
+        .assert()
+        .success()
+        .stdout(contains("ALTER TABLE video_summary ADD COLUMN notes text;"));
+}
+
+/// Waits until a session waits for a lock, running a statement like `like`.
+async fn wait_for_lock_wait(conn: &mut diesel_async::AsyncPgConnection, like: &str) {
+    let started = Instant::now();
+    let waiting = format!(
+        "SELECT count(*) AS count FROM pg_stat_activity \
+         WHERE wait_event_type = 'Lock' AND query LIKE '{like}'"
+    );
+    while count(conn, &waiting).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no session waited for a lock running {like}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
