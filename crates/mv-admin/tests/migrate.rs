@@ -72,6 +72,14 @@ async fn wait_for_session(conn: &mut AsyncPgConnection, like: &str) -> i32 {
 
 const APPLIED: &str = "SELECT count(*) AS count FROM __diesel_schema_migrations";
 
+/// An empty database, and a folder of migrations with its path as an argument.
+async fn empty_with_migrations() -> (TestDatabase, MigrationDir, String) {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    (db, set, dir)
+}
+
 #[tokio::test]
 async fn ten_processes_at_once_apply_each_migration_exactly_once() {
     let serial = TestDatabase::empty().await;
@@ -203,9 +211,7 @@ const THIRD: &str = "2026-12-01-000003_third";
 
 #[tokio::test]
 async fn an_edited_applied_migration_is_refused_until_accepted() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     let original = "CREATE TABLE first (id int);\n";
     set.write(FIRST, original, None);
     assert_eq!(
@@ -291,9 +297,7 @@ async fn an_edited_applied_migration_is_refused_until_accepted() {
 
 #[tokio::test]
 async fn an_older_migration_added_after_a_newer_one_is_refused_unless_allowed() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, "CREATE TABLE first (id int);\n", None);
     set.write(THIRD, "CREATE TABLE third (id int);\n", None);
     assert_eq!(
@@ -324,9 +328,7 @@ async fn an_older_migration_added_after_a_newer_one_is_refused_unless_allowed() 
 
 #[tokio::test]
 async fn a_migration_failing_at_its_third_statement_leaves_nothing_of_itself() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, "CREATE TABLE first (id int);\n", None);
     set.write(
         SECOND,
@@ -477,9 +479,7 @@ async fn an_up_to_date_database_is_not_written() {
 
 #[tokio::test]
 async fn status_json_is_one_document_with_every_kind() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, "CREATE TABLE first (id int);\n", None);
     set.write(SECOND, "CREATE TABLE second (id int);\n", None);
     set.write(THIRD, "CREATE TABLE third (id int);\n", None);
@@ -581,9 +581,7 @@ async fn exists(conn: &mut AsyncPgConnection, relation: &str) -> bool {
 
 #[tokio::test]
 async fn a_migration_that_commits_or_begins_is_refused_before_anything_runs() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, "CREATE TABLE first (id int);\n", None);
     set.write(
         SECOND,
@@ -629,9 +627,7 @@ async fn a_migration_that_commits_or_begins_is_refused_before_anything_runs() {
 
 #[tokio::test]
 async fn session_settings_do_not_reach_the_next_migration() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(
         FIRST,
         "CREATE SCHEMA elsewhere;\nCREATE TABLE public.notes (id int);\n\
@@ -700,9 +696,7 @@ const WITH_T: &str = "CREATE TABLE t (a int, b int, dup int);\n\
 
 #[tokio::test]
 async fn a_migration_outside_a_transaction_runs_one_statement_at_a_time() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, WITH_T, None);
     set.write(
         SECOND,
@@ -747,9 +741,7 @@ async fn a_migration_outside_a_transaction_runs_one_statement_at_a_time() {
 
 #[tokio::test]
 async fn resolve_works_from_the_command_line_in_every_documented_form() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, WITH_T, None);
     set.write(
         SECOND,
