@@ -395,6 +395,10 @@ mod tests {
             assert!(!shown.contains("s3cret"), "{url} -> {shown}");
         }
         assert_eq!(
+            redact_url("postgresql:///db?host=%2Frun&user=r&password=s3cret"),
+            "postgresql:///db?host=%2Frun&user=r&password=***"
+        );
+        assert_eq!(
             redact_url("postgres://h/db?sslmode=require&password=s3cret"),
             "postgres://h/db?sslmode=require&password=***"
         );

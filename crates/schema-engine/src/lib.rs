@@ -10,6 +10,7 @@ pub mod plan;
 pub mod push;
 pub mod schema_rs;
 pub mod scratch;
+pub mod statements;
 mod unique;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ use schema_engine::push::{Options, push};
 use schema_engine::{schema_rs, scratch};
 use serde_json::json;
 
+use super::migrate::{Limit, limit};
 use super::read_schema_sql;
 use crate::{Context, SCHEMA_FILE, SCHEMA_SQL, say};
 
@@ -26,6 +27,11 @@ pub struct Args {
     /// or `old_table=new_table`. Repeat for several.
     #[arg(long = "rename", value_name = "HINT")]
     pub renames: Vec<Rename>,
+    /// PostgreSQL lock_timeout for the push: behind a long transaction it
+    /// fails after this instead of making every query on the table wait;
+    /// `0` for none.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = limit)]
+    pub lock_timeout: Limit,
     /// The desired schema.
     #[arg(long, default_value = SCHEMA_SQL)]
     pub schema: PathBuf,
@@ -47,6 +53,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         dry_run: args.dry_run,
         accept_data_loss: args.accept_data_loss,
         renames: args.renames,
+        lock_timeout: args.lock_timeout.0,
     };
     let mut conn = context.connect().await?;
     let json = context.json;

@@ -20,6 +20,7 @@ mod error;
 mod history;
 mod lock;
 mod runner;
+mod session;
 mod source;
 mod status;
 

@@ -79,7 +79,8 @@ pub struct EngineArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(pub Option<Duration>);
 
-fn limit(value: &str) -> Result<Limit, String> {
+/// Reads a `--...-timeout` value.
+pub fn limit(value: &str) -> Result<Limit, String> {
     db::config::parse_limit(value).map(Limit)
 }
 
