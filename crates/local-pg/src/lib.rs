@@ -5,7 +5,7 @@ pub mod harness;
 mod programs;
 mod server;
 
-pub use programs::{find_bin_dir, server_version};
+pub use programs::{ClientProgram, find_bin_dir, find_client_programs, server_version};
 pub use server::{LocalServer, LocalServerError, ServerOptions};
 
 /// The database the project's default local server holds.
@@ -19,6 +19,17 @@ pub async fn project_database_url() -> Result<String, LocalServerError> {
     server.ensure_running().await?;
     server.ensure_database(LOCAL_DATABASE).await?;
     Ok(server.url(LOCAL_DATABASE))
+}
+
+/// The project's folder: the nearest ancestor of the current folder holding
+/// `.mv-admin`, `.git` or a workspace `Cargo.toml`, else the current folder.
+/// The local server lives in its `.mv-admin/pg`, backups in `.mv-admin/backups`.
+pub fn project_folder() -> Result<std::path::PathBuf, LocalServerError> {
+    let cwd = std::env::current_dir().map_err(|cause| LocalServerError::Io {
+        context: "reading the current folder".into(),
+        cause,
+    })?;
+    Ok(server::project_root(&cwd))
 }
 
 /// A stable 64-bit hash (FNV-1a), for folder names (std's hasher is
