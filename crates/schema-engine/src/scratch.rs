@@ -68,6 +68,11 @@ impl ScratchDatabase {
         &self.name
     }
 
+    /// The configuration reaching the scratch database.
+    pub fn config(&self) -> &DbConfig {
+        &self.config
+    }
+
     /// One connection to the scratch database.
     pub async fn connect(&self) -> Result<AsyncPgConnection> {
         Ok(db::connect(&self.config).await?)
@@ -111,7 +116,7 @@ impl Drop for ScratchDatabase {
 }
 
 /// The URL of another database on the same server.
-fn database_url(url: &str, database: &str) -> Result<String> {
+pub(crate) fn database_url(url: &str, database: &str) -> Result<String> {
     let mut parsed = url::Url::parse(url).map_err(|e| {
         crate::error::Error::Invalid(format!(
             "the database URL {} is not valid: {e}",
