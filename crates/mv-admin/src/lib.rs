@@ -49,7 +49,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Manage the local PostgreSQL server used when no DATABASE_URL is set,
-    /// and mark a database as production.
+    /// mark a database as production, and dump, restore and verify backups.
     #[command(subcommand)]
     Db(db_server::DbCommand),
     /// Apply the pending migrations embedded in this binary (under a lock,

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
+pub mod backup;
 pub mod bench;
 pub mod db;
 pub mod generate;

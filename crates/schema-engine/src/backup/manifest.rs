@@ -209,10 +209,11 @@ fn sha256_of(path: &Path) -> Result<(u64, String)> {
 pub(crate) fn check_files(dump: &Path, manifest: &Manifest) -> Result<()> {
     let mut problems = Vec::new();
     let expected: Vec<(String, PathBuf)> = match manifest.format {
+        // The file may have been renamed since (with its manifest).
         Format::Custom => manifest
             .files
             .iter()
-            .map(|f| (f.name.clone(), dump.to_path_buf()))
+            .map(|_| (dump.display().to_string(), dump.to_path_buf()))
             .collect(),
         Format::Directory => {
             if !dump.is_dir() {
