@@ -203,7 +203,8 @@ fn start_pg_dump(
         "pg_dump",
         command,
         tables,
-        |line| line.starts_with("dumping contents of table") || line.starts_with("finished item"),
+        // Printed once per table, whether one process dumps or several.
+        |line| line.starts_with("dumping contents of table"),
         options.observer.clone(),
     )
 }

@@ -360,9 +360,8 @@ async fn run_pg_restore(
         command,
         items,
         |line| {
-            line.starts_with("creating ")
-                || line.starts_with("processing data for table")
-                || line.starts_with("finished item")
+            // Once per item, whether one process restores or several.
+            line.starts_with("creating ") || line.starts_with("processing data for table")
         },
         options.observer.clone(),
     )?;
@@ -471,6 +470,14 @@ pub fn compare(
     migrations: &[super::AppliedMigration],
 ) -> Vec<String> {
     let mut differences = Vec::new();
+    if manifest.content.has_data() && manifest.digest_method != digest::METHOD {
+        differences.push(format!(
+            "the manifest's digests were computed as \"{}\", this tool computes \"{}\"",
+            printable(&manifest.digest_method),
+            digest::METHOD
+        ));
+        return differences;
+    }
     for table in &manifest.tables {
         let name = table.qualified();
         if !found.contains(&(table.schema.clone(), table.name.clone())) {
