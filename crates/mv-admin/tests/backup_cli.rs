@@ -332,39 +332,17 @@ async fn non_empty_and_production_targets_need_the_flags() {
     );
     assert!(out.stderr.contains("--allow-production"), "{}", out.stderr);
     // --into names the target; the configured database stays the server.
-    let out = on(
-        &source,
-        dir.path(),
-        &[
-            "db",
-            "restore",
-            text(&file),
-            "--into",
-            target.url(),
-            "--clean",
-        ],
-    )
-    .failed();
+    let into = |more: &[&str]| {
+        let args = [&["db", "restore", text(&file), "--into", target.url(), "--clean"], more];
+        on(&source, dir.path(), &args.concat())
+    };
+    let out = into(&[]).failed();
     assert!(
         out.stderr.contains("is marked production"),
         "{}",
         out.stderr
     );
-
-    on(
-        &source,
-        dir.path(),
-        &[
-            "db",
-            "restore",
-            text(&file),
-            "--into",
-            target.url(),
-            "--clean",
-            "--allow-production",
-        ],
-    )
-    .ok();
+    into(&["--allow-production"]).ok();
     assert_eq!(checksum(&target), checksum(&source));
 }
 

@@ -16,10 +16,7 @@ use schema_engine::mark::{self, Environment};
 fn programs(name: &str) -> Vec<Program> {
     local_pg::find_client_programs(name)
         .into_iter()
-        .map(|found| Program {
-            path: found.path,
-            version: found.version,
-        })
+        .map(|found| Program::new(found.path, found.version))
         .collect()
 }
 
@@ -38,6 +35,20 @@ async fn dump_to(db: &TestDatabase, options: &DumpOptions) -> Dumped {
     backup::dump(&db.config(), &programs("pg_dump"), options)
         .await
         .expect("dump")
+}
+
+/// Restores `dumped` into a new database `name` on the server of `server`.
+async fn restore_new(
+    dumped: &Dumped,
+    server: &db::DbConfig,
+    name: &str,
+    options: &RestoreOptions,
+) -> schema_engine::Result<backup::Restored> {
+    let target = Target::New {
+        server: server.clone(),
+        name: name.to_string(),
+    };
+    backup::restore(&dumped.path, target, &programs("pg_restore"), options).await
 }
 
 fn restore_options(jobs: u32) -> RestoreOptions {
@@ -91,15 +102,7 @@ async fn a_custom_dump_restores_into_a_new_database_with_the_same_rows() {
     assert!(manifest.server_version_num >= 100_000);
 
     let copy = TestDatabase::unused().await;
-    let restored = backup::restore(
-        &dumped.path,
-        Target::New {
-            server: source.config(),
-            name: copy.name().to_string(),
-        },
-        &programs("pg_restore"),
-        &restore_options(1),
-    )
+    let restored = restore_new(&dumped, &source.config(), copy.name(), &restore_options(1))
     .await
     .expect("restore");
     assert_eq!(restored.database, copy.name());
@@ -162,15 +165,7 @@ async fn a_copy_with_other_rows_or_migrations_is_reported() {
     )
     .await;
     let copy = TestDatabase::unused().await;
-    backup::restore(
-        &dumped.path,
-        Target::New {
-            server: source.config(),
-            name: copy.name().to_string(),
-        },
-        &programs("pg_restore"),
-        &restore_options(1),
-    )
+    restore_new(&dumped, &source.config(), copy.name(), &restore_options(1))
     .await
     .expect("restore");
     let check = async || backup::check(&copy.config(), &dumped.manifest, &restore_options(2)).await;
@@ -269,15 +264,7 @@ async fn a_non_empty_or_production_target_is_refused_unless_asked() {
         snapshot(&mut conn).await
     );
 
-    let error = backup::restore(
-        &dumped.path,
-        Target::New {
-            server: source.config(),
-            name: migrated.name().to_string(),
-        },
-        &programs("pg_restore"),
-        &restore_options(1),
-    )
+    let error = restore_new(&dumped, &source.config(), migrated.name(), &restore_options(1))
     .await
     .expect_err("exists");
     assert!(matches!(
@@ -329,18 +316,10 @@ async fn a_password_reaches_the_programs_through_their_environment_only() {
     .await
     .expect("dump");
     let copy = TestDatabase::unused().await;
-    backup::restore(
-        &dumped.path,
-        Target::New {
-            server: config.clone(),
-            name: copy.name().to_string(),
-        },
-        &programs("pg_restore"),
-        &RestoreOptions {
+    restore_new(&dumped, &config, copy.name(), &RestoreOptions {
             observer: Some(observer),
             ..restore_options(1)
-        },
-    )
+        })
     .await
     .expect("restore");
 

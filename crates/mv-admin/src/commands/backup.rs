@@ -79,10 +79,7 @@ pub struct VerifyArgs {
 fn programs(name: &str) -> Vec<Program> {
     local_pg::find_client_programs(name)
         .into_iter()
-        .map(|found| Program {
-            path: found.path,
-            version: found.version,
-        })
+        .map(|found| Program::new(found.path, found.version))
         .collect()
 }
 

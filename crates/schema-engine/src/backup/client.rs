@@ -23,6 +23,15 @@ pub struct Program {
     pub version: String,
 }
 
+impl Program {
+    pub fn new(path: impl Into<PathBuf>, version: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            version: version.into(),
+        }
+    }
+}
+
 /// The major version of `15.18`, `17beta1` or `9.6.24` (9: anything
 /// before 10 is older than every server this project supports).
 pub fn major_version(version: &str) -> Option<u32> {
