@@ -50,7 +50,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Manage the local PostgreSQL server used when no DATABASE_URL is set,
-    /// and mark a database as production.
+    /// mark a database as production, and dump, restore and verify backups.
     #[command(subcommand)]
     Db(db_server::DbCommand),
     /// Apply the pending migrations embedded in this binary (under a lock,
@@ -102,16 +102,23 @@ pub struct Context {
     /// server's.
     config: DbConfig,
     pub json: bool,
+    /// Whether `--database-url` was given: then it is also the direct URL.
+    url_given: bool,
 }
 
 impl Context {
     /// Reads the configuration; `--database-url` wins over the environment.
     pub fn new(database_url: Option<String>, json: bool) -> Result<Self> {
         let mut config = DbConfig::from_env()?;
+        let url_given = database_url.is_some();
         if let Some(url) = database_url {
             config = config.with_url(url);
         }
-        Ok(Self { config, json })
+        Ok(Self {
+            config,
+            json,
+            url_given,
+        })
     }
 
     /// The configuration with its database URL: `--database-url`, else
@@ -123,6 +130,32 @@ impl Context {
         }
         let url = commands::db::local_database_url().await?;
         Ok(self.config.clone().with_url(url))
+    }
+
+    /// The configuration for what a connection pooler cannot carry (dumps,
+    /// restores, migrations, push): `--database-url`, else
+    /// `DATABASE_DIRECT_URL`, else as [`Context::config`]. A URL recognised as
+    /// a pooler's is refused.
+    pub async fn direct_config(&self) -> Result<DbConfig> {
+        let config = match &self.config.database_direct_url {
+            Some(direct) if !self.url_given => self.config.clone().with_url(direct.clone()),
+            _ => self.config().await?,
+        };
+        let url = config.url()?;
+        if let Some(host) = db::config::pooler_host(url) {
+            anyhow::bail!(
+                "{} goes through a connection pooler ({host}); dumps, restores, migrations and \
+                 push need a direct connection: set DATABASE_DIRECT_URL to the database's direct \
+                 URL (on Neon, the same host without `-pooler`)",
+                db::config::redact_url(url)
+            );
+        }
+        Ok(config)
+    }
+
+    /// One connection over [`Context::direct_config`].
+    pub async fn connect_direct(&self) -> Result<AsyncPgConnection> {
+        Ok(db::connect(&self.direct_config().await?).await?)
     }
 
     /// A pool over the configured database.

@@ -143,6 +143,12 @@ impl ScratchDatabase {
         &self.name
     }
 
+    /// The configuration reaching the scratch database (as the sandbox
+    /// role when there is one).
+    pub fn config(&self) -> &DbConfig {
+        &self.config
+    }
+
     /// One connection to the scratch database (as the sandbox role when
     /// there is one).
     pub async fn connect(&self) -> Result<AsyncPgConnection> {
@@ -206,7 +212,7 @@ impl Drop for ScratchDatabase {
 
 /// The URL of another database on the same server, logging in as `login`
 /// (role, password) when given.
-fn database_url(url: &str, database: &str, login: Option<(&str, &str)>) -> Result<String> {
+pub(crate) fn database_url(url: &str, database: &str, login: Option<(&str, &str)>) -> Result<String> {
     let invalid = || {
         crate::error::Error::Invalid(format!(
             "the database URL {} cannot name another database or role",

@@ -316,6 +316,19 @@ impl TestDatabase {
         Self::create(shared().await, None).await
     }
 
+    /// A name and URL on the test server for a database the test's code
+    /// creates itself (a restore into a new database); whatever is made
+    /// there is dropped with this value.
+    pub async fn unused() -> Self {
+        let shared = shared().await;
+        let name = unique_name(TEST_PREFIX);
+        Self {
+            url: shared.server.url(&name),
+            admin_url: shared.server.url("postgres"),
+            name,
+        }
+    }
+
     async fn create(shared: &Shared, template: Option<&str>) -> Self {
         let name = unique_name(TEST_PREFIX);
         let admin = admin_client(&shared.server).await;

@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result, bail};
 use diesel_async::AsyncPgConnection;
 use schema_engine::mark::{self, Environment, MARK_TABLE};
 
+pub mod backup;
 pub mod bench;
 pub mod db;
 pub mod generate;

@@ -43,7 +43,7 @@ pub struct Args {
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
     let (source, sql) = read_schema_sql(&args.schema)?;
-    let desired = scratch::schema_of_sql(&context.config().await?, &sql, &source).await?;
+    let desired = scratch::schema_of_sql(&context.direct_config().await?, &sql, &source).await?;
     let write_schema_rs = !args.dry_run && args.schema_rs.parent().is_some_and(|p| p.is_dir());
     if write_schema_rs {
         // Fail before changing anything if Diesel could not use the result.
@@ -55,7 +55,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         renames: args.renames,
         lock_timeout: args.lock_timeout.0,
     };
-    let mut conn = context.connect().await?;
+    let mut conn = context.connect_direct().await?;
     let json = context.json;
     // Each statement as it runs; a reader that went away does not stop the
     // push, which is already under way.
