@@ -212,7 +212,11 @@ impl Drop for ScratchDatabase {
 
 /// The URL of another database on the same server, logging in as `login`
 /// (role, password) when given.
-pub(crate) fn database_url(url: &str, database: &str, login: Option<(&str, &str)>) -> Result<String> {
+pub(crate) fn database_url(
+    url: &str,
+    database: &str,
+    login: Option<(&str, &str)>,
+) -> Result<String> {
     let invalid = || {
         crate::error::Error::Invalid(format!(
             "the database URL {} cannot name another database or role",

@@ -103,8 +103,8 @@ async fn a_custom_dump_restores_into_a_new_database_with_the_same_rows() {
 
     let copy = TestDatabase::unused().await;
     let restored = restore_new(&dumped, &source.config(), copy.name(), &restore_options(1))
-    .await
-    .expect("restore");
+        .await
+        .expect("restore");
     assert_eq!(restored.database, copy.name());
     assert_eq!(restored.checked.rows, manifest.rows());
     assert_eq!(restored.checked.migrations, manifest.migrations.len());
@@ -166,8 +166,8 @@ async fn a_copy_with_other_rows_or_migrations_is_reported() {
     .await;
     let copy = TestDatabase::unused().await;
     restore_new(&dumped, &source.config(), copy.name(), &restore_options(1))
-    .await
-    .expect("restore");
+        .await
+        .expect("restore");
     let check = async || backup::check(&copy.config(), &dumped.manifest, &restore_options(2)).await;
     check().await.expect("the untouched copy matches");
 
@@ -264,7 +264,12 @@ async fn a_non_empty_or_production_target_is_refused_unless_asked() {
         snapshot(&mut conn).await
     );
 
-    let error = restore_new(&dumped, &source.config(), migrated.name(), &restore_options(1))
+    let error = restore_new(
+        &dumped,
+        &source.config(),
+        migrated.name(),
+        &restore_options(1),
+    )
     .await
     .expect_err("exists");
     assert!(matches!(
@@ -316,10 +321,15 @@ async fn a_password_reaches_the_programs_through_their_environment_only() {
     .await
     .expect("dump");
     let copy = TestDatabase::unused().await;
-    restore_new(&dumped, &config, copy.name(), &RestoreOptions {
+    restore_new(
+        &dumped,
+        &config,
+        copy.name(),
+        &RestoreOptions {
             observer: Some(observer),
             ..restore_options(1)
-        })
+        },
+    )
     .await
     .expect("restore");
 
