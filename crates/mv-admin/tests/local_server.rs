@@ -313,6 +313,14 @@ fn postmasters(data: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// The one live postmaster started on `data`.
+fn the_postmaster(data: &Path) -> u32 {
+    match postmasters(data)[..] {
+        [pid] => pid,
+        ref found => panic!("one postmaster on {}: {found:?}", data.display()),
+    }
+}
+
 /// Runs `statements` on the database at `url`, one by one, and returns the
 /// last one's row (text columns).
 fn query(url: &str, statements: &[&str]) -> Vec<String> {
@@ -560,18 +568,14 @@ fn stop_and_reset_find_a_server_that_lost_its_pid_files() {
     };
 
     succeed(&cluster.home, &["db", "start"]);
-    let [postmaster] = postmasters(&data)[..] else {
-        panic!("one postmaster: {:?}", postmasters(&data));
-    };
+    let postmaster = the_postmaster(&data);
     forget();
     let stopped = mv_admin(&cluster.home, &["db", "stop"]);
     assert!(text(&stopped).contains("stopped the"), "{}", text(&stopped));
     assert!(ended(postmaster), "the server was stopped");
 
     succeed(&cluster.home, &["db", "start"]);
-    let [postmaster] = postmasters(&data)[..] else {
-        panic!("one postmaster: {:?}", postmasters(&data));
-    };
+    let postmaster = the_postmaster(&data);
     forget();
     succeed(&cluster.home, &["db", "reset", "--yes"]);
     assert!(
@@ -586,9 +590,7 @@ fn reset_deletes_nothing_while_the_server_runs() {
     let cluster = Cluster::new("unstoppable");
     let data = cluster.home.join("data");
     succeed(&cluster.home, &["db", "start"]);
-    let [postmaster] = postmasters(&data)[..] else {
-        panic!("one postmaster: {:?}", postmasters(&data));
-    };
+    let postmaster = the_postmaster(&data);
     // A frozen server takes the shutdown request but cannot act on it.
     let frozen = Frozen::new(postmaster, None);
     let reset = mv_admin(&cluster.home, &["db", "reset", "--yes"]);
