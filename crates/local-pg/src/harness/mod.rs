@@ -27,10 +27,12 @@ use schema_engine::unique_name;
 use crate::{LocalServer, ServerOptions, stable_hash};
 
 mod fixtures;
+mod pgbouncer;
 
 pub use fixtures::{
     MigrationDir, SEED, Workspace, count, replace, repository, schema_snapshot, seeded, snapshot,
 };
+pub use pgbouncer::{PgBouncer, PoolMode, pgbouncer_version};
 
 const TEST_PREFIX: &str = "mv_test_";
 const TEMPLATE_PREFIX: &str = "mv_template_";
