@@ -333,7 +333,17 @@ async fn non_empty_and_production_targets_need_the_flags() {
     assert!(out.stderr.contains("--allow-production"), "{}", out.stderr);
     // --into names the target; the configured database stays the server.
     let into = |more: &[&str]| {
-        let args = [&["db", "restore", text(&file), "--into", target.url(), "--clean"], more];
+        let args = [
+            &[
+                "db",
+                "restore",
+                text(&file),
+                "--into",
+                target.url(),
+                "--clean",
+            ],
+            more,
+        ];
         on(&source, dir.path(), &args.concat())
     };
     let out = into(&[]).failed();
