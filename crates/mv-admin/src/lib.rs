@@ -14,7 +14,7 @@ pub mod output;
 
 use commands::{
     bench, db as db_server, generate, hold_leases, inspect, jobs, labels, migrate, push,
-    quickstart, schema, seed, users, videos,
+    quickstart, schema, seed, studio, users, videos,
 };
 
 /// Where the desired schema lives, from the repository's root.
@@ -86,6 +86,9 @@ pub enum Command {
     /// Show the processing queue: videos per status, the oldest pending
     /// one, retries waiting out a backoff, and expired leases.
     Jobs(jobs::Args),
+    /// Browse and edit the database in a browser: a local web studio on
+    /// 127.0.0.1, reached through a one-time address (read-only unless --write).
+    Studio(studio::Args),
     /// Run the benchmark workloads through the data layer (scripts/bench/SPEC.md).
     Bench(bench::Args),
     /// Claim videos and hold their leases until killed (a crash drill).
@@ -194,6 +197,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
         Command::Jobs(args) => jobs::run(&context, args).await,
+        Command::Studio(args) => studio::run(&context, args).await,
         Command::Bench(args) => bench::run(&context, args).await,
         Command::HoldLeases(args) => hold_leases::run(&context, args).await,
     }
