@@ -647,8 +647,9 @@ fn back(form: &EditForm, fallback: String) -> String {
         .unwrap_or(fallback)
 }
 
-fn optional(text: Option<&String>) -> Option<String> {
-    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+/// A form field: trimmed, and empty is none.
+fn optional(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 /// `POST /edits`: stage one edit.
@@ -663,25 +664,29 @@ pub async fn post_edit(ctx: Ctx, Form(form): Form<EditForm>) -> Result<Response>
                     Box::pin(async move { Ok(VideoSummary::find(conn, &user_id, &id).await?) })
                 })
                 .await?;
-            let field = |name: &str| optional(form.rest.get(name));
-            let changed = |now: Option<String>, was: &Option<String>| (now != *was).then_some(now);
+            // Only the fields the form sent, and only where they differ.
+            let changed = |name: &str, was: &Option<String>| {
+                let now = optional(form.rest.get(name)?);
+                (now != *was).then_some(now)
+            };
             let title = form.rest.get("title").map(|t| t.trim().to_string());
-            let duration = match field("duration") {
-                Some(text) => Some(text.parse::<i32>().map_err(|_| {
+            let duration = match form.rest.get("duration").map(|d| optional(d)) {
+                Some(Some(text)) => Some(Some(text.parse::<i32>().map_err(|_| {
                     StudioError::BadRequest(format!(
                         "duration {text:?} is not a whole number of seconds"
                     ))
-                })?),
+                })?)),
+                Some(None) => Some(None),
                 None => None,
             };
             Edit::VideoDetails {
                 user_id: form.user_id.clone(),
                 id: form.id.clone(),
                 title: title.filter(|t| *t != current.title),
-                description: changed(field("description"), &current.description),
-                channel_name: changed(field("channel_name"), &current.channel_name),
-                duration: (duration != current.duration).then_some(duration),
-                thumbnail_url: changed(field("thumbnail_url"), &current.thumbnail_url),
+                description: changed("description", &current.description),
+                channel_name: changed("channel_name", &current.channel_name),
+                duration: duration.filter(|d| *d != current.duration),
+                thumbnail_url: changed("thumbnail_url", &current.thumbnail_url),
             }
         }
         "video_status" => Edit::VideoStatus {
@@ -691,7 +696,7 @@ pub async fn post_edit(ctx: Ctx, Form(form): Form<EditForm>) -> Result<Response>
                 .status
                 .parse()
                 .map_err(|e: db::models::UnknownStatus| StudioError::BadRequest(e.to_string()))?,
-            error: optional(form.error.as_ref()),
+            error: form.error.as_deref().and_then(optional),
         },
         "add_tag" | "add_category" | "remove_tag" | "remove_category" => {
             let kind = if form.kind.ends_with("tag") {

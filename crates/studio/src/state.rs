@@ -93,9 +93,11 @@ impl AppState {
             + Send
             + 'static,
     {
-        self.transaction(self.mode == Mode::Write, move |conn| {
+        let may_write = self.mode == Mode::Write;
+        self.transaction(may_write, move |conn| {
             Box::pin(async move {
-                if schema_engine::mark::read(conn).await?.is_some() {
+                // A READ ONLY transaction needs no check: the server refuses.
+                if may_write && schema_engine::mark::read(conn).await?.is_some() {
                     return Err(StudioError::Refused(
                         "the database carries the production mark: the studio does not change it"
                             .into(),
