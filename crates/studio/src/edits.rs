@@ -288,7 +288,7 @@ impl Edit {
                 let mut sql = Sql::default();
                 sql.params.push(value.clone());
                 let set = format!("{} = CAST($1::text AS {})", target.ident, target.sql_type);
-                let filter = key_filter(table, key, &mut sql)?;
+                let filter = key_filter(table, "t", key, &mut sql)?;
                 sql.text = format!("UPDATE {} t SET {set} WHERE {filter}", table.ident);
                 expect_one(sql.execute(conn).await?, table)?;
             }
@@ -322,7 +322,7 @@ impl Edit {
             Self::DeleteRow { table, key } => {
                 let table = guarded_table(schema, table)?;
                 let mut sql = Sql::default();
-                let filter = key_filter(table, key, &mut sql)?;
+                let filter = key_filter(table, "t", key, &mut sql)?;
                 sql.text = format!("DELETE FROM {} t WHERE {filter}", table.ident);
                 expect_one(sql.execute(conn).await?, table)?;
             }
@@ -357,7 +357,12 @@ fn guarded_table<'s>(schema: &'s Schema, name: &str) -> Result<&'s Table> {
 }
 
 /// `t.k1 = $n AND ...` for the whole primary key.
-fn key_filter(table: &Table, key: &[(String, String)], sql: &mut Sql) -> Result<String> {
+fn key_filter(
+    table: &Table,
+    alias: &str,
+    key: &[(String, String)],
+    sql: &mut Sql,
+) -> Result<String> {
     let columns = key_columns(table);
     if columns.is_empty() {
         return Err(StudioError::Refused(format!(
@@ -374,7 +379,7 @@ fn key_filter(table: &Table, key: &[(String, String)], sql: &mut Sql) -> Result<
             .ok_or_else(|| StudioError::BadRequest(format!("the key lacks {}", column.name)))?;
         sql.params.push(Some(value));
         clauses.push(format!(
-            "t.{} = CAST(${}::text AS {})",
+            "{alias}.{} = CAST(${}::text AS {})",
             column.ident,
             sql.params.len(),
             column.sql_type
@@ -392,7 +397,7 @@ async fn cascades(
     key: &[(String, String)],
 ) -> Result<Vec<(String, i64, String)>> {
     let mut sql = Sql::default();
-    let filter = key_filter(table, key, &mut sql)?;
+    let filter = key_filter(table, "t0", key, &mut sql)?;
     let root = Level {
         table,
         from: format!("FROM {} t0 WHERE {filter}", table.ident),
