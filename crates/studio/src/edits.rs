@@ -20,7 +20,7 @@ use schema_engine::catalog::{Column, FkAction, Schema, Table};
 use crate::browse::{self, Sql, key_columns};
 use crate::error::{Result, StudioError};
 use crate::layout::{Ctx, csrf_field, href, page};
-use crate::pages::tables::{row_href, table_href};
+use crate::pages::tables::table_href;
 use crate::render::plural;
 use crate::state::Mode;
 
@@ -541,11 +541,8 @@ async fn try_edits(ctx: &Ctx, new: Vec<Edit>) -> Result<Vec<Staged>> {
                         }
                         None => Vec::new(),
                     };
-                    let (result, statements) = recording(conn, async |conn| {
-                        conn.transaction(async |conn| edit.apply(conn, &schema).await)
-                            .await
-                    })
-                    .await;
+                    let (result, statements) =
+                        recording(conn, async |conn| edit.apply(conn, &schema).await).await;
                     result?;
                     staged.push(Staged {
                         edit,
@@ -638,18 +635,8 @@ pub struct EditForm {
     status: String,
     #[serde(default)]
     error: Option<String>,
-    #[serde(default)]
-    back: Option<String>,
     #[serde(flatten)]
     rest: std::collections::BTreeMap<String, String>,
-}
-
-/// The back link of a form, kept inside the studio.
-fn back(form: &EditForm, fallback: String) -> String {
-    form.back
-        .clone()
-        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
-        .unwrap_or(fallback)
 }
 
 /// A form field: trimmed, and empty is none.
@@ -659,7 +646,6 @@ fn optional(text: &str) -> Option<String> {
 
 /// `POST /edits`: stage one edit.
 pub async fn post_edit(ctx: Ctx, Form(form): Form<EditForm>) -> Result<Response> {
-    let video_back = format!("/videos/{}", crate::layout::segment(&form.id));
     let edit = match form.kind.as_str() {
         "video_details" => {
             let (user_id, id) = (form.user_id.clone(), form.id.clone());
@@ -770,19 +756,8 @@ pub async fn post_edit(ctx: Ctx, Form(form): Form<EditForm>) -> Result<Response>
             )));
         }
     };
-    let fallback = match &edit {
-        Edit::DeleteUser { .. } => "/library".to_string(),
-        Edit::DeleteVideo { .. } => "/changes".to_string(),
-        Edit::Cell { table, key, .. } => {
-            let pairs: Vec<(&str, &str)> =
-                key.iter().map(|(c, v)| (c.as_str(), v.as_str())).collect();
-            row_href(table, &pairs)
-        }
-        Edit::InsertRow { table, .. } | Edit::DeleteRow { table, .. } => table_href(table),
-        _ => video_back,
-    };
-    let back = back(&form, fallback);
-    Ok(stage(&ctx, edit, &back).await)
+    // Then the staged changes, with their SQL.
+    Ok(stage(&ctx, edit, "/changes").await)
 }
 
 fn prefixed(
@@ -825,7 +800,7 @@ pub async fn changes(ctx: Ctx) -> Markup {
                             }
                         }
                         pre.sql { @for statement in &item.statements { (statement) "\n" } }
-                        form method="post" action=(format!("/changes/{i}/remove")) {
+                        form method="post" hx-boost="false" action=(format!("/changes/{i}/remove")) {
                             (csrf_field(&ctx))
                             button type="submit" { "Unstage" }
                         }
@@ -834,11 +809,11 @@ pub async fn changes(ctx: Ctx) -> Markup {
             }
             @if !staged.is_empty() {
                 div.actions {
-                    form method="post" action="/changes/apply" {
+                    form method="post" hx-boost="false" action="/changes/apply" {
                         (csrf_field(&ctx))
                         button.primary type="submit" { "Apply " (plural(staged.len() as i64, "change")) }
                     }
-                    form method="post" action="/changes/discard" {
+                    form method="post" hx-boost="false" action="/changes/discard" {
                         (csrf_field(&ctx))
                         button type="submit" { "Discard all" }
                     }
@@ -937,7 +912,7 @@ pub fn cell_form(
     value: Option<&str>,
 ) -> Markup {
     html! {
-        form.cell method="post" action="/edits" {
+        form.cell method="post" hx-boost="false" action="/edits" {
             (csrf_field(ctx))
             input type="hidden" name="kind" value="cell";
             input type="hidden" name="table" value=(table.name);
@@ -956,11 +931,10 @@ pub fn delete_form(ctx: &Ctx, table: &Table, key: &[(String, String)]) -> Markup
         return html! {};
     }
     html! {
-        form.delete method="post" action="/edits" {
+        form.delete method="post" hx-boost="false" action="/edits" {
             (csrf_field(ctx))
             input type="hidden" name="kind" value="delete_row";
             input type="hidden" name="table" value=(table.name);
-            input type="hidden" name="back" value="/changes";
             @for (name, v) in key { input type="hidden" name=(format!("k.{name}")) value=(v); }
             button.danger type="submit" { "Stage deleting this row" }
         }
@@ -982,7 +956,7 @@ pub async fn new_row(
             @if browse::is_app_table(&table.name) {
                 p.hint { (table.name) " is the application's table: add videos and users through the application's rules." }
             }
-            form.new-row method="post" action="/edits" {
+            form.new-row method="post" hx-boost="false" action="/edits" {
                 (csrf_field(&ctx))
                 input type="hidden" name="kind" value="insert_row";
                 input type="hidden" name="table" value=(table.name);

@@ -45,8 +45,10 @@ fn head(title: &str) -> Markup {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
-            // htmx must not add inline styles or evaluate code: the CSP forbids both.
-            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0}"#;
+            // htmx must not add inline styles or evaluate code (the CSP
+            // forbids both), and shows error pages as it shows any page.
+            // Links and GET forms are boosted; POST forms load whole pages.
+            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0,"responseHandling":[{"code":"204","swap":false},{"code":".*","swap":true}]}"#;
             title { (title) " · Mind-vault studio" }
             link rel="stylesheet" href="/assets/studio.css";
             script src="/assets/htmx.min.js" defer {}
@@ -120,6 +122,20 @@ pub fn href(path: &str, params: &[(&str, &str)]) -> String {
         .extend_pairs(params)
         .finish();
     format!("{path}?{query}")
+}
+
+/// `pairs` without the keys `drop`, then `extra`.
+pub fn with_params<'a>(
+    pairs: &[(&'a str, &'a str)],
+    drop: &[&str],
+    extra: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    pairs
+        .iter()
+        .copied()
+        .filter(|(key, _)| !drop.contains(key))
+        .chain(extra.iter().copied())
+        .collect()
 }
 
 /// A path segment, percent-encoded.

@@ -7,7 +7,9 @@
 //! - a request that is not GET or HEAD carries the Origin of this server
 //!   and the session's CSRF token (header or form field);
 //! - no response carries CORS headers, and every response forbids
-//!   framing, sniffing, referrers, caching, and scripts from elsewhere.
+//!   framing, sniffing, caching, scripts from elsewhere, and referrers to
+//!   other sites (`same-origin`, not `no-referrer`: with that, browsers send
+//!   `Origin: null` on the studio's own form posts).
 
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -145,7 +147,7 @@ pub async fn guard(State(state): State<Shared>, request: Request, next: Next) ->
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::CACHE_CONTROL, "no-store"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));

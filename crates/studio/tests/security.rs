@@ -187,7 +187,7 @@ async fn every_response_forbids_framing_and_foreign_scripts() {
         assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert_eq!(reply.headers["x-frame-options"], "DENY");
-        assert_eq!(reply.headers["referrer-policy"], "no-referrer");
+        assert_eq!(reply.headers["referrer-policy"], "same-origin");
     }
 }
 

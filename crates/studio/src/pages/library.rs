@@ -9,7 +9,7 @@ use maud::{Markup, html};
 
 use crate::edits::see_other;
 use crate::error::{Result, StudioError};
-use crate::layout::{Ctx, csrf_field, href, page, segment};
+use crate::layout::{Ctx, csrf_field, href, page, segment, with_params};
 use crate::pages::tables::{row_href, table_href};
 use crate::render::{self, plural};
 use crate::state::Mode;
@@ -186,17 +186,14 @@ pub async fn library(
             nav.pages aria-label="Pages" {
                 @if nonempty(&query.cursor).is_some() { a href=(href(&base, &filters)) { "« First page" } }
                 @if let Some(next) = &videos.next_cursor {
-                    @let mut pairs = filters.clone();
-                    @let _ = pairs.push(("cursor", next.as_str()));
-                    a rel="next" href=(href(&base, &pairs)) { "Next page »" }
+                    a rel="next" href=(href(&base, &with_params(&filters, &[], &[("cursor", next.as_str())]))) { "Next page »" }
                 } @else { span.end { "end of the list" } }
             }
             @if ctx.state.mode == Mode::Write {
-                form.delete method="post" action="/edits" {
+                form.delete method="post" hx-boost="false" action="/edits" {
                     (csrf_field(&ctx))
                     input type="hidden" name="kind" value="delete_user";
                     input type="hidden" name="id" value=(user.id);
-                    input type="hidden" name="back" value="/changes";
                     button.danger type="submit" { "Stage deleting this user" }
                 }
             }
@@ -289,7 +286,7 @@ fn labels(ctx: &Ctx, video: &VideoSummary, kind: &str, names: &[String]) -> Mark
                 @for name in names {
                     li {
                         a.chip href=(href(&table_href(table), &[("eq.name", name.as_str())])) { (name) }
-                        form.chip-remove method="post" action="/edits" {
+                        form.chip-remove method="post" hx-boost="false" action="/edits" {
                             (csrf_field(ctx))
                             input type="hidden" name="kind" value=(format!("remove_{kind}"));
                             input type="hidden" name="user_id" value=(video.user_id);
@@ -300,7 +297,7 @@ fn labels(ctx: &Ctx, video: &VideoSummary, kind: &str, names: &[String]) -> Mark
                     }
                 }
             }
-            form.inline method="post" action="/edits" {
+            form.inline method="post" hx-boost="false" action="/edits" {
                 (csrf_field(ctx))
                 input type="hidden" name="kind" value=(format!("add_{kind}"));
                 input type="hidden" name="user_id" value=(video.user_id);
@@ -318,7 +315,7 @@ fn video_forms(ctx: &Ctx, video: &VideoSummary) -> Markup {
         @if ctx.state.mode != Mode::Write {
             p.hint { "The studio is " (ctx.state.mode.label()) ": the database will refuse these changes." }
         }
-        form.edit #edit-video method="post" action="/edits" {
+        form.edit #edit-video method="post" hx-boost="false" action="/edits" {
             (csrf_field(ctx))
             input type="hidden" name="kind" value="video_details";
             input type="hidden" name="user_id" value=(video.user_id);
@@ -330,7 +327,7 @@ fn video_forms(ctx: &Ctx, video: &VideoSummary) -> Markup {
             label for="thumbnail_url" { "thumbnail URL" } input #thumbnail_url type="url" name="thumbnail_url" value=(video.thumbnail_url.as_deref().unwrap_or(""));
             button type="submit" { "Stage changes" }
         }
-        form.edit method="post" action="/edits" {
+        form.edit method="post" hx-boost="false" action="/edits" {
             (csrf_field(ctx))
             input type="hidden" name="kind" value="video_status";
             input type="hidden" name="user_id" value=(video.user_id);
@@ -344,12 +341,11 @@ fn video_forms(ctx: &Ctx, video: &VideoSummary) -> Markup {
             label for="error" { "error (for failed)" } input #error type="text" name="error";
             button type="submit" { "Stage status move" }
         }
-        form.delete method="post" action="/edits" {
+        form.delete method="post" hx-boost="false" action="/edits" {
             (csrf_field(ctx))
             input type="hidden" name="kind" value="delete_video";
             input type="hidden" name="user_id" value=(video.user_id);
             input type="hidden" name="id" value=(video.id);
-            input type="hidden" name="back" value="/changes";
             button.danger type="submit" { "Stage deleting this video" }
         }
     }

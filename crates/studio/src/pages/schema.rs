@@ -83,50 +83,68 @@ fn table_section(table: &Table) -> Markup {
 const BOX_WIDTH: i64 = 230;
 const HEADER: i64 = 26;
 const LINE: i64 = 17;
-const GAP_X: i64 = 90;
-const GAP_Y: i64 = 40;
-const COLUMNS: usize = 4;
+const GAP_X: i64 = 110;
+const GAP_Y: i64 = 30;
 
-/// The diagram: tables in a grid (most referenced first), each box listing
-/// its columns (key ones marked), a curve from every foreign key column
-/// to the table it references.
-pub fn erd(schema: &Schema) -> Markup {
-    let mut tables: Vec<&Table> = schema.tables.values().collect();
-    let referenced = |t: &Table| {
-        schema
-            .tables
-            .values()
-            .flat_map(|o| o.foreign_keys())
-            .filter(|fk| fk.references.as_ref().is_some_and(|r| r.table == t.name))
-            .count()
-    };
-    tables.sort_by_key(|t| (std::cmp::Reverse(referenced(t)), t.name.clone()));
-    let heights: Vec<i64> = tables
-        .iter()
-        .map(|t| HEADER + LINE * t.columns.len() as i64 + 8)
+/// A table's layer: 0 when it references no other table, else one more
+/// than the highest layer it references (cycles cut at the table count).
+fn layers(schema: &Schema) -> Vec<(&Table, usize)> {
+    let mut layer: std::collections::BTreeMap<&str, usize> = schema
+        .tables
+        .keys()
+        .map(|name| (name.as_str(), 0))
         .collect();
-    let rows = tables.len().div_ceil(COLUMNS);
-    let mut row_height = vec![0; rows];
-    for (i, h) in heights.iter().enumerate() {
-        row_height[i / COLUMNS] = row_height[i / COLUMNS].max(*h);
+    for _ in 0..schema.tables.len() {
+        let mut changed = false;
+        for table in schema.tables.values() {
+            let wanted = table
+                .foreign_keys()
+                .filter_map(|fk| fk.references.as_ref())
+                .filter(|r| r.table != table.name)
+                .filter_map(|r| layer.get(r.table.as_str()))
+                .map(|l| l + 1)
+                .max()
+                .unwrap_or(0)
+                .min(schema.tables.len());
+            if layer[table.name.as_str()] != wanted {
+                layer.insert(&table.name, wanted);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
     }
-    let position = |i: usize| {
-        let x = 20 + (i % COLUMNS) as i64 * (BOX_WIDTH + GAP_X);
-        let y = 20
-            + row_height[..i / COLUMNS]
-                .iter()
-                .map(|h| h + GAP_Y)
-                .sum::<i64>();
-        (x, y)
-    };
-    let width = 20 + COLUMNS.min(tables.len().max(1)) as i64 * (BOX_WIDTH + GAP_X);
-    let height = 20 + row_height.iter().map(|h| h + GAP_Y).sum::<i64>();
-    let index = |name: &str| tables.iter().position(|t| t.name == name);
+    schema
+        .tables
+        .values()
+        .map(|table| (table, layer[table.name.as_str()]))
+        .collect()
+}
+
+/// The diagram: a column per layer, referenced tables on the left, each
+/// box listing its columns (PK and FK marked), a curve from every foreign
+/// key column to the table it references.
+pub fn erd(schema: &Schema) -> Markup {
+    let mut placed: Vec<(&Table, i64, i64, i64)> = Vec::new();
+    let mut column_height: Vec<i64> = Vec::new();
+    for (table, layer) in layers(schema) {
+        if column_height.len() <= layer {
+            column_height.resize(layer + 1, 20);
+        }
+        let height = HEADER + LINE * table.columns.len() as i64 + 8;
+        let x = 20 + layer as i64 * (BOX_WIDTH + GAP_X);
+        placed.push((table, x, column_height[layer], height));
+        column_height[layer] += height + GAP_Y;
+    }
+    let width = 20 + column_height.len().max(1) as i64 * (BOX_WIDTH + GAP_X) - GAP_X + 40;
+    let height = column_height.iter().copied().max().unwrap_or(20) + 10;
+    let find = |name: &str| placed.iter().find(|(t, ..)| t.name == name);
 
     let mut edges = Vec::new();
-    for (i, table) in tables.iter().enumerate() {
+    for (table, sx, sy, _) in &placed {
         for fk in table.foreign_keys() {
-            let Some(target) = fk.references.as_ref().and_then(|r| index(&r.table)) else {
+            let Some((_, tx, ty, _)) = fk.references.as_ref().and_then(|r| find(&r.table)) else {
                 continue;
             };
             let Some(row) = table
@@ -136,23 +154,18 @@ pub fn erd(schema: &Schema) -> Markup {
             else {
                 continue;
             };
-            let (sx, sy) = position(i);
-            let (tx, ty) = position(target);
             let y1 = sy + HEADER + LINE * row as i64 + LINE / 2 + 2;
             let y2 = ty + HEADER / 2;
-            let (x1, x2, bend) = if tx > sx {
-                (sx + BOX_WIDTH, tx, 60)
-            } else if tx < sx {
-                (sx, tx + BOX_WIDTH, -60)
+            edges.push(if tx < sx {
+                let (x1, x2) = (*sx, tx + BOX_WIDTH);
+                let mid = (x1 + x2) / 2;
+                format!("M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}")
             } else {
-                (sx + BOX_WIDTH, tx + BOX_WIDTH, 0)
-            };
-            let (c1, c2) = if bend == 0 {
-                (x1 + 70, x2 + 70)
-            } else {
-                (x1 + bend, x2 - bend)
-            };
-            edges.push(format!("M{x1},{y1} C{c1},{y1} {c2},{y2} {x2},{y2}"));
+                // Same column (or a self-reference): a loop on the right.
+                let x = sx + BOX_WIDTH;
+                let out = x + 40;
+                format!("M{x},{y1} C{out},{y1} {out},{y2} {x},{y2}")
+            });
         }
     }
     html! {
@@ -163,34 +176,31 @@ pub fn erd(schema: &Schema) -> Markup {
                 }
             }
             @for path in &edges { path.erd-edge d=(path) marker-end="url(#arrow)" {} }
-            @for (i, table) in tables.iter().enumerate() {
-                @let (x, y) = position(i);
+            @for (table, x, y, h) in &placed {
                 @let key: Vec<String> = browse::key_columns(table).iter().map(|c| c.name.clone()).collect();
                 @let fks: Vec<&String> = table.foreign_keys().flat_map(|fk| fk.columns.iter()).collect();
                 a href=(table_href(&table.name)) {
                     g.erd-table {
-                        rect.erd-box x=(x) y=(y) width=(BOX_WIDTH) height=(heights[i]) rx="4" {}
+                        rect.erd-box x=(x) y=(y) width=(BOX_WIDTH) height=(h) rx="4" {}
                         rect.erd-head x=(x) y=(y) width=(BOX_WIDTH) height=(HEADER) rx="4" {}
                         text.erd-title x=(x + 8) y=(y + 18) { (table.name) }
                         @for (row, column) in table.columns.iter().enumerate() {
                             @let ty = y + HEADER + LINE * (row as i64 + 1);
+                            @let mark = match (key.contains(&column.name), fks.contains(&&column.name)) {
+                                (true, true) => "PK FK ",
+                                (true, false) => "PK ",
+                                (false, true) => "FK ",
+                                (false, false) => "",
+                            };
                             text.erd-column x=(x + 8) y=(ty) {
-                                @if key.contains(&column.name) { "🔑 " } @else if fks.contains(&&column.name) { "→ " }
+                                @if !mark.is_empty() { tspan.erd-key { (mark) } }
                                 (column.name)
                             }
-                            text.erd-type x=(x + BOX_WIDTH - 8) y=(ty) text-anchor="end" { (short_type(&column.type_name)) }
+                            text.erd-type x=(x + BOX_WIDTH - 8) y=(ty) text-anchor="end" { (column.type_name) }
                         }
                     }
                 }
             }
         }
-    }
-}
-
-fn short_type(type_name: &str) -> &str {
-    match type_name {
-        "timestamptz" => "timestamptz",
-        "timestamp" => "timestamp",
-        other => other,
     }
 }

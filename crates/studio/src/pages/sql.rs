@@ -129,7 +129,7 @@ fn console(ctx: &Ctx, input: &Console, outcome: Option<Result<Outcome>>) -> Mark
         html! {
             p.lead { "One statement, in a READ ONLY transaction with a "
                 (ctx.state.statement_timeout.as_secs_f64()) " s timeout; at most " (ctx.state.row_cap) " rows are shown. Nothing is ever committed." }
-            form.sql method="post" action="/sql" {
+            form.sql method="post" hx-boost="false" action="/sql" {
                 (csrf_field(ctx))
                 label for="sql" { "Statement" }
                 textarea #sql name="sql" rows="8" spellcheck="false" { (input.sql) }

@@ -10,7 +10,7 @@ use crate::browse::{
     rows_where,
 };
 use crate::error::{Result, StudioError};
-use crate::layout::{Ctx, href, page, segment};
+use crate::layout::{Ctx, href, page, segment, with_params};
 use crate::render::{self, plural};
 use crate::state::Mode;
 
@@ -136,8 +136,7 @@ fn table_view(
                         @for column in &table.columns {
                             @let sorted = listing.sort.as_deref() == Some(column.name.as_str());
                             @let dir = if sorted && !listing.desc { "desc" } else { "asc" };
-                            @let mut sort_pairs: Vec<(&str, &str)> = pairs.iter().copied().filter(|(k, _)| *k != "sort" && *k != "dir").collect();
-                            @let _ = { sort_pairs.push(("sort", column.name.as_str())); sort_pairs.push(("dir", dir)); };
+                            @let sort_pairs = with_params(&pairs, &["sort", "dir"], &[("sort", column.name.as_str()), ("dir", dir)]);
                             th scope="col" title=(column.sql_type) {
                                 a href=(href(&base, &sort_pairs)) aria-sort=(if sorted { if listing.desc { "descending" } else { "ascending" } } else { "none" }) {
                                     (column.name)
@@ -171,9 +170,7 @@ fn table_view(
             @if listing.after.is_some() { a href=(href(&base, &pairs)) { "« First page" } }
             @if let Some(next) = next {
                 @let after = serde_json::to_string(next).unwrap_or_default();
-                @let mut next_pairs = pairs.clone();
-                @let _ = next_pairs.push(("after", after.as_str()));
-                a rel="next" href=(href(&base, &next_pairs)) { "Next page »" }
+                a rel="next" href=(href(&base, &with_params(&pairs, &[], &[("after", after.as_str())]))) { "Next page »" }
             }
             @if key.is_empty() { small { " (no primary key: only the first page is shown; filter to narrow)" } }
         }
