@@ -11,7 +11,9 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use db::models::{Category, ProcessingStatus, Tag, User, VideoChanges, VideoSummary};
+use db::models::{
+    Category, NewVideo, ProcessingStatus, Tag, User, VideoChanges, VideoSummary,
+};
 use diesel::connection::InstrumentationEvent;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use maud::{Markup, html};
@@ -76,6 +78,12 @@ pub enum Edit {
     },
     DeleteUser {
         id: String,
+    },
+    /// A video saved for a user, as the application saves one.
+    NewVideo {
+        user_id: String,
+        youtube_url: String,
+        title: String,
     },
     /// A cell of a table the application does not guard.
     Cell {
@@ -174,6 +182,11 @@ impl Edit {
             }
             Self::DeleteVideo { id, .. } => format!("delete video {id}"),
             Self::DeleteUser { id } => format!("delete user {id}"),
+            Self::NewVideo { user_id, youtube_url, title } => format!(
+                "save video {} for user {user_id}: {}",
+                quote(youtube_url),
+                quote(title)
+            ),
             Self::Cell {
                 table,
                 key,
@@ -277,6 +290,16 @@ impl Edit {
             }
             Self::DeleteVideo { user_id, id } => VideoSummary::delete(conn, user_id, id).await?,
             Self::DeleteUser { id } => User::delete(conn, id).await?,
+            Self::NewVideo { user_id, youtube_url, title } => {
+                NewVideo {
+                    user_id,
+                    youtube_url,
+                    title,
+                    ..NewVideo::default()
+                }
+                .insert(conn)
+                .await?;
+            }
             Self::Cell {
                 table,
                 key,
@@ -716,6 +739,11 @@ pub async fn post_edit(ctx: Ctx, Form(form): Form<EditForm>) -> Result<Response>
         "delete_video" => Edit::DeleteVideo {
             user_id: form.user_id.clone(),
             id: form.id.clone(),
+        },
+        "new_video" => Edit::NewVideo {
+            user_id: form.user_id.clone(),
+            youtube_url: form.rest.get("youtube_url").cloned().unwrap_or_default(),
+            title: form.rest.get("title").cloned().unwrap_or_default(),
         },
         "delete_user" => Edit::DeleteUser {
             id: form.id.clone(),

@@ -141,8 +141,17 @@ impl Guard {
 /// The middleware: refuses what breaks a rule, else runs the handler with
 /// the [`Session`] in the request's extensions.
 pub async fn guard(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let mut response = check(&state, request, next).await;
     let headers = response.headers_mut();
+    // The server's time for the request (to the first byte of a streamed
+    // body), for the browser's tools and scripts/bench-studio.sh.
+    if let Ok(timing) = HeaderValue::from_str(&format!(
+        "app;dur={:.3}",
+        started.elapsed().as_secs_f64() * 1000.0
+    )) {
+        headers.insert("server-timing", timing);
+    }
     for (name, value) in [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),

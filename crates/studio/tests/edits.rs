@@ -339,3 +339,29 @@ async fn changes_apply_all_or_nothing() {
     );
     assert!(app.get("/changes").await.body.contains("Nothing is staged"));
 }
+
+#[tokio::test]
+async fn a_new_video_is_saved_as_the_application_saves_one() {
+    let app = App::logged_in(true).await;
+    for (url, title, reason) in [
+        ("https://vimeo.com/123", "A talk", "youtube_url"),
+        ("https://youtu.be/aaaaaaaaaaa", "Again", "already exists"),
+        ("https://youtu.be/ccccccccccc", " ", "title"),
+    ] {
+        let reply = app
+            .post("/edits", &[("kind", "new_video"), ("user_id", "u1"), ("youtube_url", url), ("title", title)])
+            .await;
+        assert!(reply.status.is_client_error(), "{url}: {}", reply.status);
+        assert!(reply.body.contains(reason), "{url}: {}", reply.body);
+    }
+    let reply = app
+        .post(
+            "/edits",
+            &[("kind", "new_video"), ("user_id", "u1"), ("youtube_url", "https://www.youtube.com/watch?v=ccccccccccc&t=42s"), ("title", "A talk")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(app.post("/changes/apply", &[]).await.status, StatusCode::OK);
+    let saved = "SELECT count(*) AS count FROM video_summary WHERE user_id = 'u1' AND youtube_id = 'ccccccccccc' AND processing_status = 'pending'";
+    assert_eq!(count(&mut app.conn().await, saved).await, 1);
+}

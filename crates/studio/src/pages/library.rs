@@ -190,6 +190,15 @@ pub async fn library(
                 } @else { span.end { "end of the list" } }
             }
             @if ctx.state.mode == Mode::Write {
+                h2 { "Save a video" }
+                form.edit method="post" hx-boost="false" action="/edits" {
+                    (csrf_field(&ctx))
+                    input type="hidden" name="kind" value="new_video";
+                    input type="hidden" name="user_id" value=(user.id);
+                    label for="youtube_url" { "YouTube URL" } input #youtube_url type="text" name="youtube_url" required;
+                    label for="new-title" { "title" } input #new-title type="text" name="title" required;
+                    button type="submit" { "Stage" }
+                }
                 form.delete method="post" hx-boost="false" action="/edits" {
                     (csrf_field(&ctx))
                     input type="hidden" name="kind" value="delete_user";
