@@ -11,9 +11,7 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use db::models::{
-    Category, NewVideo, ProcessingStatus, Tag, User, VideoChanges, VideoSummary,
-};
+use db::models::{Category, NewVideo, ProcessingStatus, Tag, User, VideoChanges, VideoSummary};
 use diesel::connection::InstrumentationEvent;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use maud::{Markup, html};
@@ -182,7 +180,11 @@ impl Edit {
             }
             Self::DeleteVideo { id, .. } => format!("delete video {id}"),
             Self::DeleteUser { id } => format!("delete user {id}"),
-            Self::NewVideo { user_id, youtube_url, title } => format!(
+            Self::NewVideo {
+                user_id,
+                youtube_url,
+                title,
+            } => format!(
                 "save video {} for user {user_id}: {}",
                 quote(youtube_url),
                 quote(title)
@@ -290,7 +292,11 @@ impl Edit {
             }
             Self::DeleteVideo { user_id, id } => VideoSummary::delete(conn, user_id, id).await?,
             Self::DeleteUser { id } => User::delete(conn, id).await?,
-            Self::NewVideo { user_id, youtube_url, title } => {
+            Self::NewVideo {
+                user_id,
+                youtube_url,
+                title,
+            } => {
                 NewVideo {
                     user_id,
                     youtube_url,

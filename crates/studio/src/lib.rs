@@ -175,6 +175,21 @@ impl Studio {
     }
 }
 
+/// The statement a table page sends for `table` with these query-string
+/// parameters (filters, sort, position, limit), and its text parameters
+/// (`$1`, `$2`, ... cast by the statement); for checking its plan.
+#[doc(hidden)]
+pub fn table_page_statement(
+    schema: &schema_engine::catalog::Schema,
+    table: &str,
+    params: &[(String, String)],
+) -> Result<(String, Vec<Option<String>>), StudioError> {
+    let table = browse::table(schema, table)?;
+    let listing = browse::Listing::from_params(params)?;
+    let sql = browse::page_sql(table, &listing, Some(listing.limit + 1))?;
+    Ok((sql.text, sql.params))
+}
+
 fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(tables::index))

@@ -349,7 +349,15 @@ async fn a_new_video_is_saved_as_the_application_saves_one() {
         ("https://youtu.be/ccccccccccc", " ", "title"),
     ] {
         let reply = app
-            .post("/edits", &[("kind", "new_video"), ("user_id", "u1"), ("youtube_url", url), ("title", title)])
+            .post(
+                "/edits",
+                &[
+                    ("kind", "new_video"),
+                    ("user_id", "u1"),
+                    ("youtube_url", url),
+                    ("title", title),
+                ],
+            )
             .await;
         assert!(reply.status.is_client_error(), "{url}: {}", reply.status);
         assert!(reply.body.contains(reason), "{url}: {}", reply.body);
@@ -357,7 +365,15 @@ async fn a_new_video_is_saved_as_the_application_saves_one() {
     let reply = app
         .post(
             "/edits",
-            &[("kind", "new_video"), ("user_id", "u1"), ("youtube_url", "https://www.youtube.com/watch?v=ccccccccccc&t=42s"), ("title", "A talk")],
+            &[
+                ("kind", "new_video"),
+                ("user_id", "u1"),
+                (
+                    "youtube_url",
+                    "https://www.youtube.com/watch?v=ccccccccccc&t=42s",
+                ),
+                ("title", "A talk"),
+            ],
         )
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
