@@ -1,6 +1,8 @@
 # Shared by the scripts: finding and installing PostgreSQL's server programs.
 # The search order is the one mv-admin uses (crates/local-pg/src/programs.rs).
 
+source "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
+
 pg_bindir() {
     local dir
     if [[ -n "${MV_PG_BINDIR:-}" ]]; then
@@ -32,15 +34,8 @@ ensure_postgres_installed() {
         return
     fi
     echo "PostgreSQL's server programs are missing; installing them." >&2
-    local sudo=""
-    if [[ $(id -u) -ne 0 ]]; then
-        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-            sudo="sudo -n"
-        fi
-    fi
-    if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 || -n "$sudo" ]]; then
-        $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+    if apt_install postgresql; then
+        :
     elif command -v brew >/dev/null; then
         brew install postgresql@17
     else

@@ -219,9 +219,21 @@ pub struct Sql {
 
 impl Sql {
     /// A parameter read as `sql_type`.
-    fn param(&mut self, value: Option<String>, sql_type: &str) -> String {
+    pub fn param(&mut self, value: Option<String>, sql_type: &str) -> String {
         self.params.push(value);
         format!("CAST(${}::text AS {sql_type})", self.params.len())
+    }
+
+    /// `alias.a = $n AND alias.b = $m ...`: each column equal to its value.
+    pub fn equal(&mut self, alias: &str, columns: &[(&Column, Option<String>)]) -> String {
+        columns
+            .iter()
+            .map(|(column, value)| {
+                let value = self.param(value.clone(), &column.sql_type);
+                format!("{alias}.{} = {value}", column.ident)
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
     }
 
     /// Runs it, each row an array of the selected text values.
@@ -428,22 +440,12 @@ pub fn page_sql(table: &Table, listing: &Listing, limit: Option<i64>) -> Result<
 /// The rows whose `columns` equal `values` (at most `limit`).
 pub fn rows_where(table: &Table, columns: &[(&Column, Option<String>)], limit: i64) -> Sql {
     let mut sql = Sql::default();
-    let clauses: Vec<String> = columns
-        .iter()
-        .map(|(column, value)| {
-            format!(
-                "t.{} = {}",
-                column.ident,
-                sql.param(value.clone(), &column.sql_type)
-            )
-        })
-        .collect();
+    let clauses = sql.equal("t", columns);
     let limit = sql.param(Some(limit.to_string()), "bigint");
     sql.text = format!(
-        "SELECT {} FROM {} t WHERE {} LIMIT {limit}",
+        "SELECT {} FROM {} t WHERE {clauses} LIMIT {limit}",
         select_all(table),
         table.ident,
-        clauses.join(" AND ")
     );
     sql
 }
@@ -451,21 +453,11 @@ pub fn rows_where(table: &Table, columns: &[(&Column, Option<String>)], limit: i
 /// How many rows have `columns` equal to `values`, counting to `cap` at most.
 pub fn count_where(table: &Table, columns: &[(&Column, Option<String>)], cap: i64) -> Sql {
     let mut sql = Sql::default();
-    let clauses: Vec<String> = columns
-        .iter()
-        .map(|(column, value)| {
-            format!(
-                "t.{} = {}",
-                column.ident,
-                sql.param(value.clone(), &column.sql_type)
-            )
-        })
-        .collect();
+    let clauses = sql.equal("t", columns);
     let cap = sql.param(Some(cap.to_string()), "bigint");
     sql.text = format!(
-        "SELECT count(*) AS n FROM (SELECT 1 FROM {} t WHERE {} LIMIT {cap}) s",
+        "SELECT count(*) AS n FROM (SELECT 1 FROM {} t WHERE {clauses} LIMIT {cap}) s",
         table.ident,
-        clauses.join(" AND ")
     );
     sql
 }

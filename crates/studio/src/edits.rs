@@ -315,8 +315,11 @@ impl Edit {
                 let table = guarded_table(schema, table)?;
                 let target = browse::column(table, column)?;
                 let mut sql = Sql::default();
-                sql.params.push(value.clone());
-                let set = format!("{} = CAST($1::text AS {})", target.ident, target.sql_type);
+                let set = format!(
+                    "{} = {}",
+                    target.ident,
+                    sql.param(value.clone(), &target.sql_type)
+                );
                 let filter = key_filter(table, "t", key, &mut sql)?;
                 sql.text = format!("UPDATE {} t SET {set} WHERE {filter}", table.ident);
                 expect_one(sql.execute(conn).await?, table)?;
@@ -328,13 +331,8 @@ impl Edit {
                 let mut casts = Vec::new();
                 for (name, value) in values {
                     let column = browse::column(table, name)?;
-                    sql.params.push(value.clone());
                     columns.push(column.ident.clone());
-                    casts.push(format!(
-                        "CAST(${}::text AS {})",
-                        sql.params.len(),
-                        column.sql_type
-                    ));
+                    casts.push(sql.param(value.clone(), &column.sql_type));
                 }
                 sql.text = if columns.is_empty() {
                     format!("INSERT INTO {} DEFAULT VALUES", table.ident)
@@ -385,7 +383,7 @@ fn guarded_table<'s>(schema: &'s Schema, name: &str) -> Result<&'s Table> {
     browse::table(schema, name)
 }
 
-/// `t.k1 = $n AND ...` for the whole primary key.
+/// `alias.k1 = $n AND ...` for the whole primary key.
 fn key_filter(
     table: &Table,
     alias: &str,
@@ -399,22 +397,16 @@ fn key_filter(
             table.name
         )));
     }
-    let mut clauses = Vec::new();
+    let mut pairs = Vec::new();
     for column in columns {
         let value = key
             .iter()
             .find(|(name, _)| *name == column.name)
             .map(|(_, v)| v.clone())
             .ok_or_else(|| StudioError::BadRequest(format!("the key lacks {}", column.name)))?;
-        sql.params.push(Some(value));
-        clauses.push(format!(
-            "{alias}.{} = CAST(${}::text AS {})",
-            column.ident,
-            sql.params.len(),
-            column.sql_type
-        ));
+        pairs.push((column, Some(value)));
     }
-    Ok(clauses.join(" AND "))
+    Ok(sql.equal(alias, &pairs))
 }
 
 /// What deleting the row takes with it, following ON DELETE CASCADE to any
@@ -981,8 +973,7 @@ pub async fn new_row(
     Path(name): Path<String>,
     Query(_q): Query<Vec<(String, String)>>,
 ) -> Result<Markup> {
-    let schema = ctx.state.catalog().await?;
-    let table = browse::table(&schema, &name)?;
+    let (_, table) = ctx.state.table(&name).await?;
     Ok(page(
         &ctx,
         &format!("New {} row", table.name),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use schema_engine::catalog::{self, Schema};
+use schema_engine::catalog::{self, Schema, Table};
 use schema_engine::inspect::ConnFuture;
 
 use crate::edits::Staged;
@@ -150,6 +150,13 @@ impl AppState {
         *self.catalog.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), schema.clone()));
         Ok(schema)
+    }
+
+    /// The catalog and the table named so (or an error listing the tables).
+    pub async fn table(&self, name: &str) -> Result<(Arc<Schema>, Table)> {
+        let schema = self.catalog().await?;
+        let table = crate::browse::table(&schema, name)?.clone();
+        Ok((schema, table))
     }
 
     /// A connection of its own (not pooled), for work that must not leave

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio_postgres::types::Type;
 
-use crate::browse::{self, Listing, page_sql};
+use crate::browse::{Listing, page_sql};
 use crate::error::{Result, StudioError};
 use crate::layout::Ctx;
 
@@ -39,8 +39,7 @@ pub async fn export(
             )));
         }
     };
-    let schema = ctx.state.catalog().await?;
-    let table = browse::table(&schema, &name)?.clone();
+    let (_, table) = ctx.state.table(&name).await?;
     let mut listing = Listing::from_params(&params)?;
     listing.after = None;
     let sql = page_sql(&table, &listing, None)?;

@@ -75,8 +75,7 @@ pub async fn table(
     Path(name): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Markup> {
-    let schema = ctx.state.catalog().await?;
-    let table = browse::table(&schema, &name)?.clone();
+    let (schema, table) = ctx.state.table(&name).await?;
     let listing = Listing::from_params(&params)?;
     let sql = page_sql(&table, &listing, Some(listing.limit + 1))?;
     let mut rows = ctx
@@ -289,8 +288,7 @@ pub async fn row(
     Path(name): Path<String>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Markup> {
-    let schema = ctx.state.catalog().await?;
-    let table = browse::table(&schema, &name)?.clone();
+    let (schema, table) = ctx.state.table(&name).await?;
     let mut key: Vec<(Column, Option<String>)> = Vec::new();
     for (param, value) in &params {
         if let Some(column) = param.strip_prefix("k.") {
@@ -516,18 +514,7 @@ async fn chips(
 ) -> Result<Chips> {
     let label = far.column("name").unwrap_or(far_key);
     let mut sql = Sql::default();
-    let clauses: Vec<String> = near
-        .iter()
-        .map(|(column, value)| {
-            sql.params.push(value.clone());
-            format!(
-                "l.{} = CAST(${}::text AS {})",
-                column.ident,
-                sql.params.len(),
-                column.sql_type
-            )
-        })
-        .collect();
+    let clauses = sql.equal("l", near);
     sql.text = format!(
         "SELECT ARRAY[f.{key}::text, f.{label}::text]::text[] AS vals \
          FROM {link} l JOIN {far} f ON f.{key} = l.{fk} WHERE {clauses} \
@@ -537,7 +524,6 @@ async fn chips(
         link = link.ident,
         far = far.ident,
         fk = far_fk_column.ident,
-        clauses = clauses.join(" AND "),
     );
     let items = sql
         .rows(conn)
