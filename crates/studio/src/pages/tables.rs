@@ -459,7 +459,8 @@ async fn referencing(
             let count = count_where(other, &pairs, COUNT_CAP).count(conn).await?;
             let chips = match many_to_many(schema, other, &fk.columns) {
                 Some((far_fk_column, far, far_key)) if count > 0 => {
-                    Some(chips(conn, other, &pairs, far_fk_column, far, far_key).await?)
+                    let sorted = count <= CHIPS;
+                    Some(chips(conn, other, &pairs, far_fk_column, far, far_key, sorted).await?)
                 }
                 _ => None,
             };
@@ -511,14 +512,22 @@ async fn chips(
     far_fk_column: &Column,
     far: &Table,
     far_key: &Column,
+    sorted: bool,
 ) -> Result<Chips> {
     let label = far.column("name").unwrap_or(far_key);
     let mut sql = Sql::default();
     let clauses = sql.equal("l", near);
+    // Sorting more than a page of chips would read every link (a tag's
+    // thousands of videos) to show twenty: then the first twenty found.
+    let order = if sorted {
+        format!("ORDER BY f.{}", label.ident)
+    } else {
+        String::new()
+    };
     sql.text = format!(
         "SELECT ARRAY[f.{key}::text, f.{label}::text]::text[] AS vals \
          FROM {link} l JOIN {far} f ON f.{key} = l.{fk} WHERE {clauses} \
-         ORDER BY f.{label} LIMIT {CHIPS}",
+         {order} LIMIT {CHIPS}",
         key = far_key.ident,
         label = label.ident,
         link = link.ident,
