@@ -16,7 +16,7 @@ pub use context::Context;
 
 use commands::{
     bench, db as db_server, generate, hold_leases, inspect, jobs, labels, migrate, push,
-    quickstart, schema, seed, users, videos,
+    quickstart, schema, seed, studio, users, videos,
 };
 
 /// Where the desired schema lives, from the repository's root.
@@ -89,6 +89,9 @@ pub enum Command {
     /// one, retries waiting out a backoff, and expired leases; `jobs rescue`
     /// gives back the videos whose lease expired.
     Jobs(jobs::Args),
+    /// Browse and edit the database in a browser: a local web studio on
+    /// 127.0.0.1, reached through a one-time address (read-only unless --write).
+    Studio(studio::Args),
     /// Run the benchmark workloads through the data layer (scripts/bench/SPEC.md).
     Bench(bench::Args),
     /// Claim videos and hold their leases until killed (a crash drill).
@@ -158,6 +161,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
         Command::Jobs(args) => jobs::run(&context, args).await,
+        Command::Studio(args) => studio::run(&context, args).await,
         Command::Bench(args) => bench::run(&context, args).await,
         Command::HoldLeases(args) => hold_leases::run(&context, args).await,
     }

@@ -20,6 +20,7 @@ pub mod push;
 pub mod quickstart;
 pub mod schema;
 pub mod seed;
+pub mod studio;
 pub mod users;
 pub mod videos;
 
