@@ -19,24 +19,43 @@ async fn the_studio_serves_on_loopback_until_ctrl_c() {
         .spawn()
         .expect("starting mv-admin studio");
     let stdout = child.stdout.take().expect("stdout");
-    let lines: Vec<String> = BufReader::new(stdout).lines().take(3).map_while(Result::ok).collect();
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(3)
+        .map_while(Result::ok)
+        .collect();
     let url = lines
         .iter()
         .find_map(|line| line.strip_prefix("Open "))
         .unwrap_or_else(|| panic!("no address in {lines:?}"));
     assert!(lines[0].contains("read-only"), "{lines:?}");
     let rest = url.strip_prefix("http://127.0.0.1:").expect("loopback");
-    let port: u16 = rest.split('/').next().expect("port").parse().expect("a port");
+    let port: u16 = rest
+        .split('/')
+        .next()
+        .expect("port")
+        .parse()
+        .expect("a port");
     assert!(url.contains("/login?token="), "{url}");
 
     // Without the token's cookie, a browser is refused.
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(stream, "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").expect("request");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
     let mut reply = String::new();
     stream.read_to_string(&mut reply).expect("reply");
     assert!(reply.starts_with("HTTP/1.1 401"), "{reply}");
-    assert!(!reply.to_ascii_lowercase().contains("access-control-allow-origin"));
+    assert!(
+        !reply
+            .to_ascii_lowercase()
+            .contains("access-control-allow-origin")
+    );
 
     // Ctrl-C stops it cleanly.
     let interrupted = Command::new("kill")
@@ -59,7 +78,14 @@ async fn listening_beyond_loopback_needs_a_flag() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("--allow-non-loopback"), "{stderr}");
     let everywhere = Command::new(assert_cmd::cargo::cargo_bin("mv-admin"))
-        .args(["--database-url", db.url(), "studio", "--bind", "0.0.0.0", "--allow-non-loopback"])
+        .args([
+            "--database-url",
+            db.url(),
+            "studio",
+            "--bind",
+            "0.0.0.0",
+            "--allow-non-loopback",
+        ])
         .output()
         .expect("running mv-admin studio");
     assert_eq!(everywhere.status.code(), Some(1));
