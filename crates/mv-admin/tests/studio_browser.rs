@@ -8,6 +8,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +29,20 @@ struct Running(Child);
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// chromedriver in a process group of its own, killed with the browsers it
+/// started when dropped (killing chromedriver alone leaves them running when
+/// a test fails before it closes its session).
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.wait();
     }
 }
@@ -73,7 +88,7 @@ fn free_port() -> u16 {
 /// a profile folder of its own.
 struct Browser {
     client: Client,
-    _driver: Running,
+    _driver: Group,
     _profile: tempfile::TempDir,
 }
 
@@ -81,10 +96,11 @@ impl Browser {
     async fn start(chromium: &PathBuf, chromedriver: &PathBuf) -> Self {
         let port = free_port();
         // The browser's time zone differs from UTC, to see times localised.
-        let driver = Running(
+        let driver = Group(
             Command::new(chromedriver)
                 .arg(format!("--port={port}"))
                 .env("TZ", "Asia/Tokyo")
+                .process_group(0)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
