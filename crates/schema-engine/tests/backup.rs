@@ -51,6 +51,13 @@ async fn restore_new(
     backup::restore(&dumped.path, target, &programs("pg_restore"), options).await
 }
 
+/// Rewrites the json of `notes` row 1 with another spacing.
+async fn change_the_json(conn: &mut diesel_async::AsyncPgConnection) {
+    conn.batch_execute("UPDATE notes SET body = '{\"a\":1}' WHERE id = 1")
+        .await
+        .expect("update json");
+}
+
 fn restore_options(jobs: u32) -> RestoreOptions {
     RestoreOptions {
         jobs,
@@ -68,6 +75,13 @@ fn backup_error(error: Error) -> BackupError {
 #[tokio::test]
 async fn a_custom_dump_restores_into_a_new_database_with_the_same_rows() {
     let (source, mut conn) = seeded().await;
+    // json has no hash function: this table is hashed in its text form.
+    conn.batch_execute(
+        "CREATE TABLE notes (id int PRIMARY KEY, body json); \
+         INSERT INTO notes VALUES (1, '{\"b\": 1,  \"a\": [2]}'), (2, NULL)",
+    )
+    .await
+    .expect("a json table");
     let dir = tempfile::tempdir().expect("temp dir");
     let dumped = dump_to(
         &source,
@@ -93,6 +107,16 @@ async fn a_custom_dump_restores_into_a_new_database_with_the_same_rows() {
     assert_eq!(rows("user"), Some(2));
     assert_eq!(rows("video_summary"), Some(3));
     assert_eq!(rows("keyframe"), Some(2));
+    assert_eq!(rows("notes"), Some(2));
+    let hashed = |name: &str| {
+        manifest
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.hashed.clone())
+    };
+    assert_eq!(hashed("video_summary").as_deref(), Some("record"));
+    assert_eq!(hashed("notes").as_deref(), Some("text"));
     assert!(
         rows("__mv_migration_history").is_some_and(|n| n > 0),
         "the bookkeeping tables are in the manifest too"
@@ -157,7 +181,11 @@ async fn a_directory_dump_in_parallel_verifies_and_restores_into_an_empty_databa
 
 #[tokio::test]
 async fn a_copy_with_other_rows_or_migrations_is_reported() {
-    let (source, _conn) = seeded().await;
+    let (source, mut source_conn) = seeded().await;
+    source_conn
+        .batch_execute("CREATE TABLE notes (id int PRIMARY KEY, body json); INSERT INTO notes VALUES (1, '{\"a\": 1}')")
+        .await
+        .expect("a json table");
     let dir = tempfile::tempdir().expect("temp dir");
     let dumped = dump_to(
         &source,
@@ -175,14 +203,20 @@ async fn a_copy_with_other_rows_or_migrations_is_reported() {
     conn.batch_execute("UPDATE video_summary SET title = 'Changed' WHERE id = 'v2'")
         .await
         .expect("update");
+    // Spaces inside a json value are part of it.
+    change_the_json(&mut conn).await;
     let BackupError::Mismatch { differences, .. } =
         backup_error(check().await.expect_err("changed"))
     else {
         panic!("expected a mismatch")
     };
-    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert_eq!(differences.len(), 2, "{differences:?}");
     assert!(
-        differences[0].contains("table public.video_summary holds other rows than the dump"),
+        differences[0].contains("table public.notes holds other rows than the dump"),
+        "{differences:?}"
+    );
+    assert!(
+        differences[1].contains("table public.video_summary holds other rows than the dump"),
         "{differences:?}"
     );
 

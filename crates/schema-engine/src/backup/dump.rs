@@ -89,13 +89,14 @@ pub async fn dump(config: &DbConfig, pg_dump: &[Program], options: &DumpOptions)
                 options.observer.as_ref(),
                 Event::Step(&format!("digesting {schema}.{name}")),
             );
-            digest::digest(&client, schema, name).await
+            digest::digest(&client, schema, name, None).await
         } else {
             Ok(super::TableDigest {
                 schema: schema.clone(),
                 name: name.clone(),
                 rows: None,
                 digest: None,
+                hashed: None,
             })
         };
         match digested {

@@ -72,6 +72,8 @@ pub struct TableDigest {
     pub name: String,
     pub rows: Option<i64>,
     pub digest: Option<String>,
+    /// How the rows were hashed: `record` (by column) or `text`.
+    pub hashed: Option<String>,
 }
 
 impl TableDigest {

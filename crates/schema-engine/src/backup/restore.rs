@@ -436,7 +436,10 @@ pub async fn check(
             loop {
                 let next = queue.lock().unwrap_or_else(PoisonError::into_inner).pop();
                 let Some(table) = next else { break };
-                digests.push(digest::digest(client, &table.schema, &table.name).await?);
+                digests.push(
+                    digest::digest(client, &table.schema, &table.name, table.hashed.as_deref())
+                        .await?,
+                );
             }
             Ok::<_, Error>(digests)
         }
