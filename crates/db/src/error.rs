@@ -9,7 +9,7 @@ use crate::models::ProcessingStatus;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Nothing with this id exists for this user.
-    #[error("{entity} {id:?} not found")]
+    #[error("{entity} {:?} not found", crate::config::shorten(id))]
     NotFound { entity: &'static str, id: String },
     /// The row exists already; `existing_id` is the one to use.
     #[error("{entity} already exists as {existing_id:?}")]
