@@ -9,6 +9,7 @@ use db::models::{
     VideoSummary,
 };
 use db::{Db, DbConfig, Error, pipeline};
+use diesel_async::SimpleAsyncConnection;
 use local_pg::harness::{PgBouncer, PoolMode, TestDatabase, count, pgbouncer_version};
 
 /// Clients at once, over this many server connections.
@@ -82,6 +83,42 @@ async fn run_clients(db: &Db) -> Vec<Error> {
     errors
 }
 
+/// One client prepares a statement, then runs it again while another client
+/// holds, in an open transaction, the server connection it was prepared on:
+/// PgBouncer reuses the most recently released server connection first, so
+/// the holder gets that one and the statement runs on the other. Returns the
+/// errors the data layer reported.
+async fn statement_on_another_server(db: &Db) -> Vec<Error> {
+    let (mut reader, mut holder) = match (db.get().await, db.get().await) {
+        (Ok(reader), Ok(holder)) => (reader, holder),
+        (Err(e), _) | (_, Err(e)) => return vec![e],
+    };
+    if let Err(e) = NewUser::new("pooled", "pooled", "pooled@example.com")
+        .insert(&mut reader)
+        .await
+    {
+        return vec![e];
+    }
+    let mut errors = Vec::new();
+    for _ in 0..5 {
+        if let Err(e) = User::find(&mut reader, "pooled").await {
+            errors.push(e);
+        }
+        holder
+            .batch_execute("BEGIN; SELECT 1")
+            .await
+            .expect("the holder's transaction (simple protocol) starts");
+        if let Err(e) = User::find(&mut reader, "pooled").await {
+            errors.push(e);
+        }
+        holder
+            .batch_execute("COMMIT")
+            .await
+            .expect("the holder's transaction ends");
+    }
+    errors
+}
+
 async fn through(bouncer: &PgBouncer, test: &TestDatabase) -> Db {
     Db::connect(&DbConfig {
         pool_size: CLIENTS as u32,
@@ -122,14 +159,14 @@ async fn transaction_mode_without_prepared_statements_fails_naming_the_fix() {
     )
     .expect("pgbouncer starts");
     let config = DbConfig {
-        pool_size: CLIENTS as u32,
+        pool_size: 2,
         pool_timeout: Duration::from_secs(30),
         ..DbConfig::default().with_url(bouncer.url(test.name()))
     };
     // Even opening the pool may fail: each connection's set-up sends
     // prepared statements too.
     let errors = match Db::connect(&config).await {
-        Ok(db) => run_clients(&db).await,
+        Ok(db) => statement_on_another_server(&db).await,
         Err(e) => vec![e],
     };
     assert!(
