@@ -42,15 +42,8 @@ cargo build --release --quiet -p mv-admin
 source scripts/lib/cargo.sh
 mv=$(cargo_target_dir)/release/mv-admin
 
-if [ -z "${DATABASE_URL:-}" ]; then
-    local_url=$("$mv" db url) # starts the local server when needed
-    name="mindvault_bench_${users}_${videos}"
-    admin_url=${local_url/\/mindvault\?//postgres?}
-    if ! psql -X -q -At -d "$admin_url" -c "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1; then
-        psql -X -q -d "$admin_url" -c "CREATE DATABASE $name"
-    fi
-    export DATABASE_URL=${local_url/\/mindvault\?//$name?}
-fi
+source scripts/lib/bench.sh
+use_bench_database "$mv" "$users" "$videos"
 
 say "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "server: $(psql -X -At -d "$DATABASE_URL" -c 'SHOW server_version')"

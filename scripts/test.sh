@@ -5,15 +5,21 @@
 # Otherwise they share a cluster of their own in the system temp folder
 # (MV_TEST_PG_DIR moves it), created and started on first use. When
 # PostgreSQL's server programs are missing, this installs them with the
-# system's package manager where it can.
+# system's package manager where it can, PgBouncer, which the pooler tests
+# start in front of the test server, and Chromium and chromedriver for the
+# studio's browser tests.
 #
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p db`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
+source scripts/lib/pgbouncer.sh
+source scripts/lib/chromium.sh
 
 if [[ -z "${DATABASE_URL:-}" ]]; then
     ensure_postgres_installed
 fi
+ensure_pgbouncer_installed
+ensure_chromium_installed
 
 cargo test --workspace "$@"

@@ -1,6 +1,8 @@
 # Shared by the scripts: finding and installing PostgreSQL's server programs.
 # The search order is the one mv-admin uses (crates/local-pg/src/programs.rs).
 
+source "$(dirname "${BASH_SOURCE[0]}")/install.sh"
+
 pg_bindir() {
     local dir
     if [[ -n "${MV_PG_BINDIR:-}" ]]; then
@@ -32,20 +34,6 @@ ensure_postgres_installed() {
         return
     fi
     echo "PostgreSQL's server programs are missing; installing them." >&2
-    local sudo=""
-    if [[ $(id -u) -ne 0 ]]; then
-        if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-            sudo="sudo -n"
-        fi
-    fi
-    if command -v apt-get >/dev/null && [[ $(id -u) -eq 0 || -n "$sudo" ]]; then
-        $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
-    elif command -v brew >/dev/null; then
-        brew install postgresql@17
-    else
-        echo "Cannot install PostgreSQL here: install its server programs (apt-get install postgresql, brew install postgresql@17) or set DATABASE_URL." >&2
-        exit 1
-    fi
+    system_install postgresql postgresql@17 "PostgreSQL's server programs (or set DATABASE_URL)"
     pg_bindir >/dev/null || { echo "PostgreSQL was installed but initdb is still not found; set MV_PG_BINDIR." >&2; exit 1; }
 }

@@ -43,6 +43,10 @@ pub struct DbConfig {
     /// `DATABASE_URL`; `None` until a tool fills it in (mv-admin uses the
     /// project's local server then).
     pub database_url: Option<String>,
+    /// `DATABASE_DIRECT_URL`: the same database without a connection pooler
+    /// in between, for what a pooler cannot carry (dumps, restores,
+    /// migrations, push); `None` when `DATABASE_URL` is already direct.
+    pub database_direct_url: Option<String>,
     /// `MV_DB_POOL_SIZE` (default 10): connections the pool keeps at most.
     pub pool_size: u32,
     /// `MV_DB_CONNECT_TIMEOUT` (default 5s): to open one connection.
@@ -70,6 +74,7 @@ impl Default for DbConfig {
     fn default() -> Self {
         Self {
             database_url: None,
+            database_direct_url: None,
             pool_size: 10,
             connect_timeout: Duration::from_secs(5),
             pool_timeout: Duration::from_secs(10),
@@ -89,6 +94,10 @@ impl fmt::Debug for DbConfig {
             .field(
                 "database_url",
                 &self.database_url.as_deref().map(redact_url),
+            )
+            .field(
+                "database_direct_url",
+                &self.database_direct_url.as_deref().map(redact_url),
             )
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
@@ -133,6 +142,8 @@ impl DbConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let database_url = lookup("DATABASE_URL").filter(|url| !url.trim().is_empty());
+        let database_direct_url =
+            lookup("DATABASE_DIRECT_URL").filter(|url| !url.trim().is_empty());
         let pool_size = match lookup("MV_DB_POOL_SIZE") {
             None => defaults.pool_size,
             Some(value) => match value.trim().parse::<u32>() {
@@ -164,6 +175,7 @@ impl DbConfig {
         };
         Ok(Self {
             database_url,
+            database_direct_url,
             pool_size,
             connect_timeout: required("MV_DB_CONNECT_TIMEOUT", defaults.connect_timeout)?,
             pool_timeout: required("MV_DB_POOL_TIMEOUT", defaults.pool_timeout)?,
@@ -269,6 +281,15 @@ pub(crate) fn parse_duration(
         value: value.to_string(),
         reason,
     })
+}
+
+/// The host of `url` when it is a connection pooler's that can be told from
+/// the URL alone: Neon's pooled endpoints (`ep-…-pooler.<region>…`).
+pub fn pooler_host(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    let first = host.split('.').next()?;
+    first.ends_with("-pooler").then(|| host.to_string())
 }
 
 /// The URL with every secret replaced by `***` (the password of its user
@@ -395,6 +416,10 @@ mod tests {
             assert!(!shown.contains("s3cret"), "{url} -> {shown}");
         }
         assert_eq!(
+            redact_url("postgresql:///db?host=%2Frun&user=r&password=s3cret"),
+            "postgresql:///db?host=%2Frun&user=r&password=***"
+        );
+        assert_eq!(
             redact_url("postgres://h/db?sslmode=require&password=s3cret"),
             "postgres://h/db?sslmode=require&password=***"
         );
@@ -440,5 +465,35 @@ mod tests {
             assert!(err.contains(&format!(".env line {line}: ")), "{err}");
             assert!(!err.contains("s3cret"), "{err}");
         }
+    }
+
+    #[test]
+    fn the_direct_url_is_read_beside_the_pooled_one() {
+        let config = DbConfig::from_lookup(lookup(&[
+            (
+                "DATABASE_URL",
+                "postgres://u:p@ep-a-1-pooler.eu.aws.neon.tech/db",
+            ),
+            (
+                "DATABASE_DIRECT_URL",
+                "postgres://u:s3cret@ep-a-1.eu.aws.neon.tech/db",
+            ),
+        ]))
+        .expect("valid settings");
+        assert_eq!(
+            config.database_direct_url.as_deref(),
+            Some("postgres://u:s3cret@ep-a-1.eu.aws.neon.tech/db")
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(
+            pooler_host("postgres://u:p@ep-a-1-pooler.eu.aws.neon.tech/db").as_deref(),
+            Some("ep-a-1-pooler.eu.aws.neon.tech")
+        );
+        assert_eq!(
+            pooler_host("postgres://u:p@ep-a-1.eu.aws.neon.tech/db"),
+            None
+        );
+        assert_eq!(pooler_host("postgres://u:p@pooler.example.com/db"), None);
+        assert_eq!(pooler_host("postgresql:///db?host=%2Ftmp"), None);
     }
 }

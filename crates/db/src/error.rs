@@ -9,7 +9,7 @@ use crate::models::ProcessingStatus;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Nothing with this id exists for this user.
-    #[error("{entity} {id:?} not found")]
+    #[error("{entity} {:?} not found", crate::config::shorten(id))]
     NotFound { entity: &'static str, id: String },
     /// The row exists already; `existing_id` is the one to use.
     #[error("{entity} already exists as {existing_id:?}")]
@@ -140,13 +140,8 @@ impl From<diesel::result::Error> for Error {
                     cause: info.message().to_string(),
                 }
             }
-            // SQLSTATE 26000 or 42P05 on a statement of the connection's
-            // own cache: only a pooler moving the session between server
-            // connections does that.
             diesel::result::Error::DatabaseError(Unknown, info)
-                if info.message().starts_with("prepared statement \"")
-                    && (info.message().ends_with("does not exist")
-                        || info.message().ends_with("already exists")) =>
+                if lost_prepared_statement(info.message()) =>
             {
                 Self::PoolerPreparedStatements {
                     cause: info.message().to_string(),
@@ -155,4 +150,16 @@ impl From<diesel::result::Error> for Error {
             other => Self::Database(other),
         }
     }
+}
+
+/// Whether the server's message says that a statement prepared on one
+/// server connection reached another (SQLSTATE 26000 or 42P05 for a
+/// statement of the connection's own cache, or 08P01 when another
+/// client's statement of the same name was found): only a pooler moving
+/// the session between server connections does that.
+pub(crate) fn lost_prepared_statement(message: &str) -> bool {
+    (message.starts_with("prepared statement \"")
+        && (message.ends_with("does not exist") || message.ends_with("already exists")))
+        || (message.starts_with("bind message supplies")
+            && message.contains("but prepared statement \""))
 }

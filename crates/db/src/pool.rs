@@ -14,7 +14,7 @@ use metrics::{Key, Label};
 use tokio_postgres::tls::MakeTlsConnect;
 
 use crate::config::{DbConfig, redact_url, shorten};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, lost_prepared_statement};
 use crate::instrument::{METADATA, Tracker, names};
 use crate::replica::Replica;
 use crate::tls::{TlsParams, client_config, split_tls_params};
@@ -141,6 +141,14 @@ pub async fn connect_client(config: &DbConfig) -> Result<tokio_postgres::Client>
 fn connection_error_text(error: &ConnectionError) -> String {
     match error {
         ConnectionError::BadConnection(text) => text.clone(),
+        ConnectionError::CouldntSetupConfiguration(e)
+            if lost_prepared_statement(&e.to_string()) =>
+        {
+            Error::PoolerPreparedStatements {
+                cause: e.to_string(),
+            }
+            .to_string()
+        }
         other => error_chain(other),
     }
 }

@@ -5,7 +5,7 @@ pub mod harness;
 mod programs;
 mod server;
 
-pub use programs::{find_bin_dir, server_version};
+pub use programs::{ClientProgram, find_bin_dir, find_client_programs, server_version};
 pub use server::{
     ClusterState, DEFAULT_LOCK_TIMEOUT, LocalServer, LocalServerError, LockHolder, LockWait,
     MARKER, ServerOptions,
@@ -13,6 +13,17 @@ pub use server::{
 
 /// The database the project's default local server holds.
 pub const LOCAL_DATABASE: &str = "mindvault";
+
+/// The project's folder: the nearest ancestor of the current folder holding
+/// `.mv-admin`, `.git` or a workspace `Cargo.toml`, else the current folder.
+/// The local server lives in its `.mv-admin/pg`, backups in `.mv-admin/backups`.
+pub fn project_folder() -> Result<std::path::PathBuf, LocalServerError> {
+    let cwd = std::env::current_dir().map_err(|cause| LocalServerError::Io {
+        context: "reading the current folder".into(),
+        cause,
+    })?;
+    Ok(server::project_root(&cwd))
+}
 
 /// A stable 64-bit hash (FNV-1a), for folder names (std's hasher is
 /// randomly seeded).

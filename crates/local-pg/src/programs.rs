@@ -49,6 +49,15 @@ fn search_bin_dir() -> Result<PathBuf> {
             Err(LocalServerError::BadBinDir(dir))
         };
     }
+    search_dirs()
+        .into_iter()
+        .find(|dir| has_programs(dir))
+        .ok_or(LocalServerError::BinariesNotFound)
+}
+
+/// The folders searched after `MV_PG_BINDIR`, in order: PATH,
+/// `pg_config --bindir`, `/usr/lib/postgresql/<newest>/bin`, Homebrew's.
+fn search_dirs() -> Vec<PathBuf> {
     let from_path = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -81,8 +90,59 @@ fn search_bin_dir() -> Result<PathBuf> {
             PathBuf::from("/opt/homebrew/bin"),
             PathBuf::from("/usr/local/bin"),
         ])
-        .find(|dir| has_programs(dir))
-        .ok_or(LocalServerError::BinariesNotFound)
+        .collect()
+}
+
+/// A client program (`pg_dump`, `pg_restore`, `psql`) and the version it
+/// reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientProgram {
+    pub path: PathBuf,
+    /// As the program prints it after `(PostgreSQL)`: `15.18`, `17beta1`.
+    pub version: String,
+}
+
+/// Every copy of the client program `name` on this machine, with its
+/// version, in the order searched: only `MV_PG_BINDIR` when it is set, else
+/// as [`find_bin_dir`] searches. A program reached twice is listed once, and
+/// a wrapper that picks a version itself (Debian's `pg_wrapper` in
+/// `/usr/bin`) is skipped for the versioned folders behind it.
+pub fn find_client_programs(name: &str) -> Vec<ClientProgram> {
+    let dirs = match std::env::var_os("MV_PG_BINDIR") {
+        Some(dir) => vec![PathBuf::from(dir)],
+        None => search_dirs(),
+    };
+    let mut seen = Vec::new();
+    let mut found = Vec::new();
+    for dir in dirs {
+        let path = dir.join(name);
+        let Ok(real) = fs::canonicalize(&path) else {
+            continue;
+        };
+        if seen.contains(&real) || real.file_name() != Some(name.as_ref()) {
+            continue;
+        }
+        seen.push(real);
+        if let Some(version) = program_version(&path) {
+            found.push(ClientProgram { path, version });
+        }
+    }
+    found
+}
+
+/// The version `program --version` reports (`pg_dump (PostgreSQL) 15.18
+/// (Debian 15.18-0+deb12u1)` gives `15.18`).
+fn program_version(program: &Path) -> Option<String> {
+    let out = Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (_, after) = text.split_once("(PostgreSQL)")?;
+    after.split_whitespace().next().map(str::to_string)
 }
 
 /// `<parent>/<prefix><N>/<sub>` for every version N, newest first.

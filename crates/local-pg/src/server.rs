@@ -881,7 +881,7 @@ fn absolute(path: PathBuf) -> Result<PathBuf> {
 }
 
 /// The nearest ancestor that looks like the project's root.
-fn project_root(start: &Path) -> PathBuf {
+pub(crate) fn project_root(start: &Path) -> PathBuf {
     for dir in start.ancestors() {
         if dir.join(".mv-admin").is_dir() || dir.join(".git").exists() {
             return dir.to_path_buf();

@@ -5,17 +5,18 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use db::{Db, DbConfig};
-use diesel_async::AsyncPgConnection;
 
 pub mod commands;
+mod context;
 pub mod dataset;
 pub mod demo;
 pub mod output;
 
+pub use context::Context;
+
 use commands::{
     adopt, bench, db as db_server, generate, hold_leases, inspect, jobs, labels, migrate, push,
-    quickstart, schema, seed, users, videos,
+    quickstart, schema, seed, studio, users, videos,
 };
 
 /// Where the desired schema lives, from the repository's root.
@@ -50,7 +51,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Manage the local PostgreSQL server used when no DATABASE_URL is set,
-    /// and mark a database as production.
+    /// mark a database as production, and dump, restore and verify backups.
     #[command(subcommand)]
     Db(db_server::DbCommand),
     /// Take over the database the TypeScript app (drizzle-kit) made:
@@ -92,57 +93,14 @@ pub enum Command {
     /// one, retries waiting out a backoff, and expired leases; `jobs rescue`
     /// gives back the videos whose lease expired.
     Jobs(jobs::Args),
+    /// Browse and edit the database in a browser: a local web studio on
+    /// 127.0.0.1, reached through a one-time address (read-only unless --write).
+    Studio(studio::Args),
     /// Run the benchmark workloads through the data layer (scripts/bench/SPEC.md).
     Bench(bench::Args),
     /// Claim videos and hold their leases until killed (a crash drill).
     #[command(hide = true)]
     HoldLeases(hold_leases::Args),
-}
-
-/// What every command needs: the configuration and the output mode.
-#[derive(Debug, Clone)]
-pub struct Context {
-    /// As read; without a URL until [`Context::config`] fills in the local
-    /// server's.
-    config: DbConfig,
-    pub json: bool,
-}
-
-impl Context {
-    /// Reads the configuration; `--database-url` wins over the environment.
-    pub fn new(database_url: Option<String>, json: bool) -> Result<Self> {
-        let mut config = DbConfig::from_env()?;
-        if let Some(url) = database_url {
-            config = config.with_url(url);
-        }
-        Ok(Self { config, json })
-    }
-
-    /// The configuration with its database URL: `--database-url`, else
-    /// `DATABASE_URL` (environment, then `.env`), else the project's local
-    /// server, started and its database created when needed.
-    pub async fn config(&self) -> Result<DbConfig> {
-        if self.config.database_url.is_some() {
-            return Ok(self.config.clone());
-        }
-        let url = commands::db::local_database_url().await?;
-        Ok(self.config.clone().with_url(url))
-    }
-
-    /// A pool over the configured database.
-    pub async fn db(&self) -> Result<Db> {
-        Ok(Db::connect(&self.config().await?).await?)
-    }
-
-    /// One connection to the configured database.
-    pub async fn connect(&self) -> Result<AsyncPgConnection> {
-        Ok(db::connect(&self.config().await?).await?)
-    }
-
-    /// One plain tokio-postgres client (for COPY).
-    pub async fn client(&self) -> Result<tokio_postgres::Client> {
-        Ok(db::connect_client(&self.config().await?).await?)
-    }
 }
 
 /// Runs the command line; what `main` returns.
@@ -208,6 +166,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect::run(&context, args).await,
         Command::Quickstart(args) => quickstart::run(&context, args).await,
         Command::Jobs(args) => jobs::run(&context, args).await,
+        Command::Studio(args) => studio::run(&context, args).await,
         Command::Bench(args) => bench::run(&context, args).await,
         Command::HoldLeases(args) => hold_leases::run(&context, args).await,
     }

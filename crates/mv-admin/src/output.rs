@@ -317,7 +317,11 @@ pub struct Table {
 impl Table {
     /// A table with these column titles.
     pub fn new<S: Into<String>>(titles: impl IntoIterator<Item = S>) -> Self {
-        let titles: Vec<String> = titles.into_iter().map(Into::into).collect();
+        // Column names may come from the catalog: escaped as data is.
+        let titles: Vec<String> = titles
+            .into_iter()
+            .map(|title| shown(&title.into()).into_owned())
+            .collect();
         Self {
             right: vec![false; titles.len()],
             titles,

@@ -71,6 +71,14 @@ async fn a_valid_dotenv_is_used() {
     let output = in_dir(dir.path(), &["--json", "users", "list"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "[]");
+
+    // A long input echoed in an error is shortened.
+    let long = "x".repeat(20_000);
+    let output = in_dir(dir.path(), &["users", "show", &long]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(message.contains("not found"), "{message}");
+    assert!(message.len() < 1_000, "{} bytes", message.len());
 }
 
 /// A port with nothing listening: bound, then released.

@@ -7,12 +7,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use local_pg::harness::TestDatabase;
+use local_pg::harness::{DestroyOnDrop, TestDatabase};
+use local_pg::{LocalServer, ServerOptions};
 use serde_json::Value;
 use tokio_postgres::{Client, NoTls};
 
-async fn session(db: &TestDatabase, application: &str) -> (Client, i32) {
-    let url = format!("{}&application_name={application}", db.url());
+/// A cluster of the test's own: the oldest snapshot is the server's, and
+/// the shared test server holds other tests' sessions.
+struct OwnServer {
+    _server: DestroyOnDrop,
+    url: String,
+}
+
+impl OwnServer {
+    async fn start() -> Self {
+        let home = std::env::temp_dir().join(format!("mv-activity-{}", std::process::id()));
+        let server = LocalServer::new(
+            home,
+            ServerOptions {
+                unsafe_fast: true,
+                ..ServerOptions::default()
+            },
+        )
+        .expect("server");
+        server.ensure_running().await.expect("server starts");
+        server.ensure_database("activity").await.expect("database");
+        let url = server.url("activity");
+        Self {
+            _server: DestroyOnDrop(server),
+            url,
+        }
+    }
+}
+
+async fn session(db: &OwnServer, application: &str) -> (Client, i32) {
+    let url = format!("{}&application_name={application}", db.url);
     let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("session");
     tokio::spawn(connection);
     let pid: i32 = client
@@ -25,13 +54,12 @@ async fn session(db: &TestDatabase, application: &str) -> (Client, i32) {
 
 /// A holder idle in a transaction with the oldest snapshot and a row lock,
 /// and a waiter blocked on that lock. Returns the sessions and their pids.
-async fn contention(db: &TestDatabase) -> (Client, i32, Arc<Client>, i32) {
+async fn contention(db: &OwnServer) -> (Client, i32, Arc<Client>, i32) {
     let (admin, _) = session(db, "setup").await;
     admin
         .batch_execute(
-            r#"INSERT INTO "user" (id, name, email, "createdAt", "updatedAt") VALUES
-                 ('u1', 'One', 'one@example.com', now(), now()),
-                 ('u2', 'Two', 'two@example.com', now(), now())"#,
+            r#"CREATE TABLE "user" (id text PRIMARY KEY, name text);
+               INSERT INTO "user" VALUES ('u1', 'One'), ('u2', 'Two')"#,
         )
         .await
         .expect("users");
@@ -61,18 +89,18 @@ async fn contention(db: &TestDatabase) -> (Client, i32, Arc<Client>, i32) {
     (holder, holder_pid, waiter, waiter_pid)
 }
 
-fn mv_admin(db: &TestDatabase) -> Command {
+fn mv_admin(url: &str) -> Command {
     let mut cmd = Command::cargo_bin("mv-admin").expect("the binary");
-    cmd.env("NO_COLOR", "1").args(["--database-url", db.url()]);
+    cmd.env("NO_COLOR", "1").args(["--database-url", url]);
     cmd
 }
 
 #[tokio::test]
 async fn activity_shows_idle_transactions_lock_waits_and_the_oldest_snapshot() {
-    let db = TestDatabase::new().await;
+    let db = OwnServer::start().await;
     let (_holder, holder, _waiter, waiter) = contention(&db).await;
 
-    let out = mv_admin(&db)
+    let out = mv_admin(&db.url)
         .args(["--json", "inspect", "activity", "--long", "0s"])
         .output()
         .expect("run");
@@ -130,14 +158,14 @@ async fn activity_shows_idle_transactions_lock_waits_and_the_oldest_snapshot() {
     assert_eq!(oldest["holder"], "holder");
 
     // A threshold longer than the transactions lists none as long.
-    let out = mv_admin(&db)
+    let out = mv_admin(&db.url)
         .args(["--json", "inspect", "activity", "--long", "1h"])
         .output()
         .expect("run");
     let activity: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(activity["long_transactions"], Value::Array(Vec::new()));
 
-    let out = mv_admin(&db)
+    let out = mv_admin(&db.url)
         .args(["inspect", "activity"])
         .output()
         .expect("run");

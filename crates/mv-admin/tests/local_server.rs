@@ -313,6 +313,14 @@ fn postmasters(data: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// The one live postmaster started on `data`.
+fn the_postmaster(data: &Path) -> u32 {
+    match postmasters(data)[..] {
+        [pid] => pid,
+        ref found => panic!("one postmaster on {}: {found:?}", data.display()),
+    }
+}
+
 /// Runs `statements` on the database at `url`, one by one, and returns the
 /// last one's row (text columns).
 fn query(url: &str, statements: &[&str]) -> Vec<String> {
@@ -371,6 +379,12 @@ fn a_first_start_killed_during_initdb_never_exposes_the_server() {
 
     succeed(&cluster.home, &["db", "start"]);
     assert_private(&cluster.home);
+    let unfinished: Vec<_> = std::fs::read_dir(&cluster.home)
+        .expect("home")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("data."))
+        .collect();
+    assert!(unfinished.is_empty(), "left over: {unfinished:?}");
 }
 
 #[test]
@@ -554,18 +568,14 @@ fn stop_and_reset_find_a_server_that_lost_its_pid_files() {
     };
 
     succeed(&cluster.home, &["db", "start"]);
-    let [postmaster] = postmasters(&data)[..] else {
-        panic!("one postmaster: {:?}", postmasters(&data));
-    };
+    let postmaster = the_postmaster(&data);
     forget();
     let stopped = mv_admin(&cluster.home, &["db", "stop"]);
     assert!(text(&stopped).contains("stopped the"), "{}", text(&stopped));
     assert!(ended(postmaster), "the server was stopped");
 
     succeed(&cluster.home, &["db", "start"]);
-    let [postmaster] = postmasters(&data)[..] else {
-        panic!("one postmaster: {:?}", postmasters(&data));
-    };
+    let postmaster = the_postmaster(&data);
     forget();
     succeed(&cluster.home, &["db", "reset", "--yes"]);
     assert!(
@@ -575,20 +585,48 @@ fn stop_and_reset_find_a_server_that_lost_its_pid_files() {
     assert!(!cluster.home.exists());
 }
 
-/// A process stopped (SIGSTOP) until dropped, then resumed and waited for.
-struct Frozen(std::process::Child);
+#[test]
+fn reset_deletes_nothing_while_the_server_runs() {
+    let cluster = Cluster::new("unstoppable");
+    let data = cluster.home.join("data");
+    succeed(&cluster.home, &["db", "start"]);
+    let postmaster = the_postmaster(&data);
+    // A frozen server takes the shutdown request but cannot act on it.
+    let frozen = Frozen::new(postmaster, None);
+    let reset = mv_admin(&cluster.home, &["db", "reset", "--yes"]);
+    assert_eq!(reset.status.code(), Some(1), "{}", text(&reset));
+    assert!(
+        text(&reset).contains(&format!("(pid {postmaster}) did not stop")),
+        "{}",
+        text(&reset)
+    );
+    assert!(data.join("PG_VERSION").exists(), "nothing was deleted");
+    drop(frozen);
+    wait_until_ended(postmaster);
+    succeed(&cluster.home, &["db", "reset", "--yes"]);
+    assert!(!cluster.home.exists());
+}
+
+/// A process stopped (SIGSTOP) until dropped, then resumed (and waited for,
+/// when it is our child).
+struct Frozen {
+    pid: u32,
+    child: Option<std::process::Child>,
+}
 
 impl Frozen {
-    fn new(child: std::process::Child) -> Self {
-        signal(child.id(), Signal::SIGSTOP);
-        Self(child)
+    fn new(pid: u32, child: Option<std::process::Child>) -> Self {
+        signal(pid, Signal::SIGSTOP);
+        Self { pid, child }
     }
 }
 
 impl Drop for Frozen {
     fn drop(&mut self) {
-        signal(self.0.id(), Signal::SIGCONT);
-        let _ = self.0.wait();
+        signal(self.pid, Signal::SIGCONT);
+        if let Some(child) = &mut self.child {
+            let _ = child.wait();
+        }
     }
 }
 
@@ -600,7 +638,7 @@ fn signal(pid: u32, signal: Signal) {
 fn frozen_lock_holder(home: &Path) -> Frozen {
     let first = spawn_mv_admin(home, &["db", "start"]);
     wait_for_initdb_at_work(first.id());
-    Frozen::new(first)
+    Frozen::new(first.id(), Some(first))
 }
 
 #[test]
@@ -620,7 +658,7 @@ fn a_command_waiting_for_the_lock_says_who_holds_it() {
         .recv_timeout(Duration::from_secs(15))
         .expect("a word about the wait");
     assert!(
-        line.contains(&format!("process {} (mv-admin db start)", holder.0.id())),
+        line.contains(&format!("process {} (mv-admin db start)", holder.pid)),
         "{line}"
     );
     assert!(line.contains("60 s"), "names the bound: {line}");
@@ -647,7 +685,7 @@ async fn a_held_lock_is_given_up_after_the_bound() {
     );
     let message = error.to_string();
     assert!(
-        message.contains(&format!("process {} (mv-admin db start)", holder.0.id()))
+        message.contains(&format!("process {} (mv-admin db start)", holder.pid))
             && message.contains("2 s"),
         "{message}"
     );

@@ -72,6 +72,14 @@ async fn wait_for_session(conn: &mut AsyncPgConnection, like: &str) -> i32 {
 
 const APPLIED: &str = "SELECT count(*) AS count FROM __diesel_schema_migrations";
 
+/// An empty database, and a folder of migrations with its path as an argument.
+async fn empty_with_migrations() -> (TestDatabase, MigrationDir, String) {
+    let db = TestDatabase::empty().await;
+    let set = MigrationDir::new();
+    let dir = set.path().to_string_lossy().into_owned();
+    (db, set, dir)
+}
+
 #[tokio::test]
 async fn ten_processes_at_once_apply_each_migration_exactly_once() {
     let serial = TestDatabase::empty().await;
@@ -203,9 +211,7 @@ const THIRD: &str = "2026-12-01-000003_third";
 
 #[tokio::test]
 async fn an_edited_applied_migration_is_refused_until_accepted() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     let original = "CREATE TABLE first (id int);\n";
     set.write(FIRST, original, None);
     assert_eq!(
@@ -291,9 +297,7 @@ async fn an_edited_applied_migration_is_refused_until_accepted() {
 
 #[tokio::test]
 async fn an_older_migration_added_after_a_newer_one_is_refused_unless_allowed() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, "CREATE TABLE first (id int);\n", None);
     set.write(THIRD, "CREATE TABLE third (id int);\n", None);
     assert_eq!(
@@ -324,9 +328,7 @@ async fn an_older_migration_added_after_a_newer_one_is_refused_unless_allowed() 
 
 #[tokio::test]
 async fn a_migration_failing_at_its_third_statement_leaves_nothing_of_itself() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, "CREATE TABLE first (id int);\n", None);
     set.write(
         SECOND,
@@ -477,9 +479,7 @@ async fn an_up_to_date_database_is_not_written() {
 
 #[tokio::test]
 async fn status_json_is_one_document_with_every_kind() {
-    let db = TestDatabase::empty().await;
-    let set = MigrationDir::new();
-    let dir = set.path().to_string_lossy().into_owned();
+    let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, "CREATE TABLE first (id int);\n", None);
     set.write(SECOND, "CREATE TABLE second (id int);\n", None);
     set.write(THIRD, "CREATE TABLE third (id int);\n", None);
@@ -568,4 +568,262 @@ async fn revert_without_a_terminal_refuses_to_delete_rows() {
         out.stdout
     );
     assert!(!schema_snapshot(&mut conn).await.contains("table tag "));
+}
+
+async fn exists(conn: &mut AsyncPgConnection, relation: &str) -> bool {
+    count(
+        conn,
+        &format!("SELECT count(*) AS count FROM (SELECT to_regclass('{relation}') AS r) x WHERE r IS NOT NULL"),
+    )
+    .await
+        == 1
+}
+
+#[tokio::test]
+async fn a_migration_that_commits_or_begins_is_refused_before_anything_runs() {
+    let (db, set, dir) = empty_with_migrations().await;
+    set.write(FIRST, "CREATE TABLE first (id int);\n", None);
+    set.write(
+        SECOND,
+        "CREATE TABLE half (id int);\nCOMMIT;\nCREATE TABLE second (id nope);\n",
+        None,
+    );
+    let mut conn = db.connect().await;
+    for (expected, line) in [
+        ("up.sql line 2 (`COMMIT;`)", "COMMIT"),
+        ("up.sql line 1 (`begin;`)", "BEGIN"),
+    ] {
+        if line == "BEGIN" {
+            set.write(
+                SECOND,
+                "begin;\nCREATE TABLE half (id int);\nCOMMIT;\n",
+                None,
+            );
+        }
+        let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+        assert_eq!(out.code, Some(1), "{}", out.stderr);
+        for expected in [
+            SECOND,
+            expected,
+            "refused before anything ran",
+            "starts or ends a transaction",
+        ] {
+            assert!(
+                out.stderr.contains(expected),
+                "{expected} in {}",
+                out.stderr
+            );
+        }
+        for table in ["first", "half", "__mv_migration_history"] {
+            assert!(!exists(&mut conn, table).await, "{table} after {line}");
+        }
+    }
+
+    set.write(SECOND, "CREATE TABLE second (id int);\n", None);
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(count(&mut conn, APPLIED).await, 2);
+}
+
+#[tokio::test]
+async fn session_settings_do_not_reach_the_next_migration() {
+    let (db, set, dir) = empty_with_migrations().await;
+    set.write(
+        FIRST,
+        "CREATE SCHEMA elsewhere;\nCREATE TABLE public.notes (id int);\n\
+         SET search_path = elsewhere;\nSET session_replication_role = replica;\n\
+         CREATE TEMP TABLE notes (temporary_only int);\n",
+        None,
+    );
+    set.write(
+        SECOND,
+        "CREATE TABLE moved (id int);\nALTER TABLE notes ADD COLUMN body text;\n\
+         SELECT 1 / (current_setting('session_replication_role') = 'origin')::int;\n",
+        None,
+    );
+    // What pg_dump writes at the top of its files, then a role that the
+    // runner's records and the next migration must not run as.
+    set.write(
+        THIRD,
+        "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE public.dumped (id int);\n\
+         SET ROLE pg_read_all_data;\n",
+        None,
+    )
+    .metadata(THIRD, "run_in_transaction = false\n");
+    set.write(
+        "2026-12-01-000004_fourth",
+        "SET search_path = '';\nCREATE TABLE public.fourth (id int);\n",
+        None,
+    );
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+
+    let mut conn = db.connect().await;
+    assert!(exists(&mut conn, "public.moved").await);
+    assert!(!exists(&mut conn, "elsewhere.moved").await);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = 'notes' AND column_name = 'body'"
+        )
+        .await,
+        1,
+        "the table altered is public.notes, not the first migration's temporary one"
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM __mv_migration_history WHERE state = 'applied'"
+        )
+        .await,
+        4
+    );
+    assert_eq!(count(&mut conn, APPLIED).await, 4);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS count FROM pg_tables WHERE tablename = 'fourth' AND tableowner = current_user"
+        )
+        .await,
+        1
+    );
+}
+
+/// A table with duplicates in `dup`, so a unique index on it fails.
+const WITH_T: &str = "CREATE TABLE t (a int, b int, dup int);\n\
+                      INSERT INTO t SELECT i, i, i % 2 FROM generate_series(1, 10) i;\n";
+
+#[tokio::test]
+async fn a_migration_outside_a_transaction_runs_one_statement_at_a_time() {
+    let (db, set, dir) = empty_with_migrations().await;
+    set.write(FIRST, WITH_T, None);
+    set.write(
+        SECOND,
+        "-- Two indexes, built without blocking writes.\n\
+         CREATE INDEX CONCURRENTLY t_a ON t (a);\nCREATE INDEX CONCURRENTLY t_b ON t (b);\n",
+        None,
+    )
+    .metadata(SECOND, "run_in_transaction = false\n");
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let mut conn = db.connect().await;
+    let valid =
+        "SELECT count(*) AS count FROM pg_index WHERE indisvalid AND indrelid = 't'::regclass";
+    assert_eq!(count(&mut conn, valid).await, 2);
+
+    set.write(
+        THIRD,
+        "CREATE INDEX CONCURRENTLY t_ab ON t (a, b);\n\
+         CREATE UNIQUE INDEX CONCURRENTLY t_dup ON t (dup);\n\
+         CREATE INDEX CONCURRENTLY t_ba ON t (b, a);\n",
+        None,
+    )
+    .metadata(THIRD, "run_in_transaction = false\n");
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    for expected in [
+        THIRD,
+        "up.sql line 2, column 1 (`CREATE UNIQUE INDEX CONCURRENTLY t_dup ON t (dup);`)",
+        "could not create unique index",
+        "statement 2 of 3 failed, those before it are done and none after it ran",
+        "migrate resolve 20261201000003",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "{expected} in {}",
+            out.stderr
+        );
+    }
+    assert!(exists(&mut conn, "t_ab").await, "the statement before ran");
+    assert!(!exists(&mut conn, "t_ba").await, "the one after did not");
+}
+
+#[tokio::test]
+async fn resolve_works_from_the_command_line_in_every_documented_form() {
+    let (db, set, dir) = empty_with_migrations().await;
+    set.write(FIRST, WITH_T, None);
+    set.write(
+        SECOND,
+        "CREATE UNIQUE INDEX CONCURRENTLY t_dup ON t (dup);\n",
+        None,
+    )
+    .metadata(SECOND, "run_in_transaction = false\n");
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    let suggested = "mv-admin migrate resolve 20261201000002 --rolled-back";
+    assert!(out.stderr.contains(suggested), "{}", out.stderr);
+    let blocked = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(blocked.code, Some(1), "{}", blocked.stderr);
+    assert!(blocked.stderr.contains(suggested), "{}", blocked.stderr);
+
+    // The operator drops the invalid index and the duplicates, says so, and
+    // migrates: exactly the command the message gave.
+    let mut conn = db.connect().await;
+    conn.batch_execute("DROP INDEX t_dup; DELETE FROM t WHERE a > 2")
+        .await
+        .expect("cleaning up");
+    let mut args = vec!["migrate", "--migrations-dir", &dir];
+    args.extend(suggested.split(' ').skip(2));
+    args.extend(["--reason", "dropped the invalid index"]);
+    let out = run(&db, &args).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("recorded {SECOND} as rolled back")),
+        "{}",
+        out.stdout
+    );
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(count(&mut conn, APPLIED).await, 2);
+
+    // Finished by hand instead, named by its folder, as JSON.
+    conn.batch_execute("INSERT INTO t VALUES (1, 12, 7)")
+        .await
+        .expect("a duplicate");
+    set.write(
+        THIRD,
+        "CREATE UNIQUE INDEX CONCURRENTLY t_b ON t (b);\nCREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a);\n",
+        None,
+    )
+    .metadata(THIRD, "run_in_transaction = false\n");
+    let out = run(&db, &["migrate", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    conn.batch_execute(
+        "DROP INDEX t_a; DELETE FROM t WHERE b = 12; CREATE UNIQUE INDEX t_a ON t (a)",
+    )
+    .await
+    .expect("finishing by hand");
+    let out = run(
+        &db,
+        &[
+            "--json",
+            "migrate",
+            "--migrations-dir",
+            &dir,
+            "resolve",
+            THIRD,
+            "--completed",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let resolved: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(resolved["as"], "completed", "{resolved}");
+    let status = run(&db, &["migrate", "--migrations-dir", &dir, "status"]).await;
+    assert!(
+        status.stdout.contains(&format!("applied      {THIRD}")),
+        "{}",
+        status.stdout
+    );
+
+    // Neither flag, or both, is a usage error naming them.
+    for flags in [&[][..], &["--rolled-back", "--completed"][..]] {
+        let mut args = vec!["migrate", "resolve", "20261201000003"];
+        args.extend(flags);
+        let out = run(&db, &args).await;
+        assert_eq!(out.code, Some(2), "{}", out.stderr);
+        assert!(out.stderr.contains("--rolled-back"), "{}", out.stderr);
+    }
 }

@@ -2,12 +2,16 @@
 //! run in a temporary copy of the repository, against a test database.
 
 use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use local_pg::harness::{Workspace, replace, repository, seeded};
+use diesel_async::SimpleAsyncConnection;
+use local_pg::harness::{Workspace, count, replace, repository, seeded, snapshot};
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 use schema_engine::catalog::{Schema, introspect};
+use schema_engine::unique_name;
 
 fn mv_admin(dir: &Path, url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_mv-admin"));
@@ -260,4 +264,160 @@ async fn bad_input_gets_one_clear_line() {
 
 async fn schema(conn: &mut diesel_async::AsyncPgConnection) -> Schema {
     introspect(conn).await.expect("introspect")
+}
+
+/// mv-admin as a plain process, its output captured.
+fn process(dir: &Path, url: &str, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mv-admin"));
+    command
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs mv-admin to the end; its exit code, stderr and process id.
+fn run_with_pid(dir: &Path, url: &str, args: &[&str]) -> (Option<i32>, String, u32) {
+    let child = process(dir, url, args).spawn().expect("spawning mv-admin");
+    let pid = child.id();
+    let output = child.wait_with_output().expect("waiting for mv-admin");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr, pid)
+}
+
+#[tokio::test]
+async fn schema_sql_cannot_reach_outside_its_scratch_database() {
+    let workspace = Workspace::new();
+    let (db, mut conn) = seeded().await;
+    let (structure, rows) = (schema(&mut conn).await, snapshot(&mut conn).await);
+    let role = unique_name("mv_pwned_");
+    let marker = std::env::temp_dir().join(unique_name("mv-pwned-"));
+    let original = workspace.sql();
+    let attacks = [
+        (
+            format!("CREATE ROLE {role} SUPERUSER LOGIN;"),
+            "must be superuser to create superusers",
+        ),
+        (
+            format!("COPY (SELECT 1) TO PROGRAM 'touch {}';", marker.display()),
+            "pg_execute_server_program",
+        ),
+        (
+            format!(
+                "CREATE EXTENSION dblink;\nSELECT dblink_exec('{}', 'CREATE TABLE pwned (id int)');",
+                db.url()
+            ),
+            "permission denied to create extension",
+        ),
+    ];
+    for (attack, refusal) in &attacks {
+        std::fs::write(workspace.schema_sql(), format!("{original}\n{attack}\n"))
+            .expect("writing schema.sql");
+        for args in [
+            &["push", "--dry-run"][..],
+            &["generate", "pwned", "--version", "2026-12-01-000000"][..],
+        ] {
+            let (code, stderr, pid) = run_with_pid(workspace.root(), db.url(), args);
+            assert_eq!(code, Some(1), "{args:?} with {attack}: {stderr}");
+            assert!(stderr.contains(refusal), "{refusal} in {stderr}");
+            assert!(stderr.contains("crates/db/schema.sql line"), "{stderr}");
+            // Its scratch database and role went with it.
+            let left = format!(
+                "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE 'mv\\_scratch\\_{pid}\\_%') \
+                 + (SELECT count(*) FROM pg_roles WHERE rolname LIKE 'mv\\_scratch\\_{pid}\\_%') AS count"
+            );
+            assert_eq!(count(&mut conn, &left).await, 0, "{args:?} left {left}");
+        }
+    }
+    let role_exists = format!("SELECT count(*) AS count FROM pg_roles WHERE rolname = '{role}'");
+    assert_eq!(count(&mut conn, &role_exists).await, 0, "a role was made");
+    assert!(!marker.exists(), "a program ran on the server");
+    assert_eq!(schema(&mut conn).await, structure, "the database changed");
+    assert_eq!(snapshot(&mut conn).await, rows);
+    assert!(
+        !workspace
+            .migrations()
+            .join("2026-12-01-000000_pwned")
+            .exists()
+    );
+}
+
+#[tokio::test]
+async fn push_gives_up_behind_a_long_transaction() {
+    let workspace = Workspace::new();
+    let (db, mut conn) = seeded().await;
+    let before = schema(&mut conn).await;
+    workspace.edit_schema(|sql| {
+        replace(
+            sql,
+            "    channel_name text,\n",
+            "    channel_name text,\n    notes text,\n",
+        )
+    });
+    // A long transaction that read the table holds a lock the new column
+    // must wait for.
+    let mut holder = db.connect().await;
+    holder
+        .batch_execute("BEGIN; SELECT count(*) FROM video_summary")
+        .await
+        .expect("the long transaction");
+
+    for (flag, limit) in [(None, 5), (Some("1s"), 1)] {
+        let mut args = vec!["push"];
+        args.extend(flag.iter().flat_map(|value| ["--lock-timeout", value]));
+        let started = Instant::now();
+        let push = tokio::process::Command::from(process(workspace.root(), db.url(), &args))
+            .kill_on_drop(true)
+            .output();
+        let push = tokio::spawn(push);
+        // Once push waits for its lock, the application's queries on the
+        // table queue behind it: for the lock timeout, not longer.
+        wait_for_lock_wait(&mut conn, "ALTER TABLE video_summary%").await;
+        let mut app = db.connect().await;
+        let queued = Instant::now();
+        count(&mut app, "SELECT count(*) AS count FROM video_summary").await;
+        let app_waited = queued.elapsed();
+        let output = push.await.expect("push").expect("running push");
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("lock timeout"), "{stderr}");
+        assert!(
+            took < Duration::from_secs(limit + 5),
+            "push waited {took:?} with a lock timeout of {limit}s"
+        );
+        assert!(
+            app_waited < Duration::from_secs(limit + 3),
+            "an application query waited {app_waited:?} behind push"
+        );
+        assert_eq!(schema(&mut conn).await, before, "nothing changed");
+    }
+
+    holder.batch_execute("COMMIT").await.expect("commit");
+    mv_admin(workspace.root(), db.url())
+        .arg("push")
+        .assert()
+        .success()
+        .stdout(contains("ALTER TABLE video_summary ADD COLUMN notes text;"));
+}
+
+/// Waits until a session waits for a lock, running a statement like `like`.
+async fn wait_for_lock_wait(conn: &mut diesel_async::AsyncPgConnection, like: &str) {
+    let started = Instant::now();
+    let waiting = format!(
+        "SELECT count(*) AS count FROM pg_stat_activity \
+         WHERE wait_event_type = 'Lock' AND query LIKE '{like}'"
+    );
+    while count(conn, &waiting).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no session waited for a lock running {like}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

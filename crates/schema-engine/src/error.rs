@@ -1,5 +1,6 @@
 //! The engine's errors: typed, for the caller to match, print or wrap.
 
+use crate::backup::BackupError;
 use crate::migrations::MigrateError;
 use crate::push::Refusal;
 
@@ -25,6 +26,9 @@ pub enum Error {
     StatementsUnavailable { how_to: String },
     #[error(transparent)]
     Migrate(#[from] MigrateError),
+    /// A backup, restore or verification refused or found a difference.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
     #[error(transparent)]
     Db(#[from] db::Error),
 }

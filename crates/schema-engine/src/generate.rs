@@ -12,7 +12,7 @@ use crate::catalog::{Schema, introspect};
 use crate::error::{Context as _, Result, bail};
 use crate::plan::{self, Plan, Rename, Step, rename::reversed};
 use crate::schema_rs::{self, first_difference};
-use crate::scratch::{self, execute_file, run_migrations_in, with_scratch};
+use crate::scratch::{self, load_sql, run_migrations_in, with_sandbox, with_scratch};
 
 /// A migration's two files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,9 +83,9 @@ pub async fn plan_migration(
         let mut migrated_conn = migrated_db.connect().await?;
         let migrated = introspect(&mut migrated_conn).await?;
         migrated.ensure_supported("the schema the migrations produce")?;
-        with_scratch(target, async |desired_db| {
+        with_sandbox(target, async |desired_db| {
+            load_sql(desired_db, sql, source).await?;
             let mut desired_conn = desired_db.connect().await?;
-            execute_file(&mut desired_conn, sql, source).await?;
             let desired = introspect(&mut desired_conn).await?;
             desired.ensure_supported(source)?;
 

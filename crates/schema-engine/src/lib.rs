@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod adopt;
+pub mod backup;
 pub mod catalog;
 pub mod error;
 pub mod generate;
@@ -11,6 +12,7 @@ pub mod plan;
 pub mod push;
 pub mod schema_rs;
 pub mod scratch;
+pub mod statements;
 mod unique;
 
 pub use error::{Error, Result};

@@ -1,7 +1,11 @@
 //! Push: makes a development database match `schema.sql` at once, in one
 //! transaction, without writing a migration.
 
-use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
+use std::time::Duration;
+
+use diesel_async::{
+    AnsiTransactionManager, AsyncPgConnection, SimpleAsyncConnection, TransactionManager,
+};
 
 use crate::catalog::{Schema, introspect};
 use crate::error::{Context as _, Result, bail};
@@ -9,11 +13,26 @@ use crate::mark::{self, Environment};
 use crate::plan::{self, Plan, Rename, Step};
 
 /// How to push.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub dry_run: bool,
     pub accept_data_loss: bool,
     pub renames: Vec<Rename>,
+    /// PostgreSQL's `lock_timeout` for the push's transaction (default 5s;
+    /// `None` for no limit): behind a long transaction, push fails instead
+    /// of queueing every query on the table behind its own lock.
+    pub lock_timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            accept_data_loss: false,
+            renames: Vec::new(),
+            lock_timeout: Some(Duration::from_secs(5)),
+        }
+    }
 }
 
 /// What a push did.
@@ -59,7 +78,15 @@ pub async fn push(
     AnsiTransactionManager::begin_transaction(conn)
         .await
         .context("Failed to begin the transaction")?;
-    let result = plan_and_apply(conn, desired, options, report).await;
+    let millis = options.lock_timeout.map_or(0, |d| d.as_millis().max(1));
+    let result = match conn
+        .batch_execute(&format!("SET LOCAL lock_timeout = {millis}"))
+        .await
+        .context("Failed to set the lock timeout")
+    {
+        Ok(()) => plan_and_apply(conn, desired, options, report).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(outcome) if !options.dry_run => {
             AnsiTransactionManager::commit_transaction(conn)

@@ -65,9 +65,9 @@ async fn check(case: Case) -> Plan {
         .map(|hint| hint.parse().expect("hint"))
         .collect();
     let options = |accept_data_loss| Options {
-        dry_run: false,
         accept_data_loss,
         renames: renames.clone(),
+        ..Options::default()
     };
 
     // Refused without the flag, and nothing changes.

@@ -28,6 +28,7 @@ use crate::{LocalServer, ServerOptions, stable_hash};
 
 mod drizzle;
 mod fixtures;
+mod pgbouncer;
 
 pub use drizzle::{
     RESOLVE_BLOCKERS, database_state, drizzle_database, drizzle_database_with, drizzle_sql,
@@ -36,6 +37,7 @@ pub use drizzle::{
 pub use fixtures::{
     MigrationDir, SEED, Workspace, count, replace, repository, schema_snapshot, seeded, snapshot,
 };
+pub use pgbouncer::{PgBouncer, PoolMode, pgbouncer_version};
 
 const TEST_PREFIX: &str = "mv_test_";
 const TEMPLATE_PREFIX: &str = "mv_template_";
@@ -319,6 +321,19 @@ impl TestDatabase {
     /// A fresh, empty database (no migrations), for migration tests.
     pub async fn empty() -> Self {
         Self::create(shared().await, None).await
+    }
+
+    /// A name and URL on the test server for a database the test's code
+    /// creates itself (a restore into a new database); whatever is made
+    /// there is dropped with this value.
+    pub async fn unused() -> Self {
+        let shared = shared().await;
+        let name = unique_name(TEST_PREFIX);
+        Self {
+            url: shared.server.url(&name),
+            admin_url: shared.server.url("postgres"),
+            name,
+        }
     }
 
     async fn create(shared: &Shared, template: Option<&str>) -> Self {

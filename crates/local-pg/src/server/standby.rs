@@ -24,17 +24,12 @@ impl LocalServer {
         if standby.is_running().await {
             return Ok(standby);
         }
+        // The folder is made and marked as every local cluster's is, and
+        // locked before anything is written into it.
+        standby.claim_home()?;
         let lock = standby.lock().await?;
         if !standby.exists() {
             standby.check_reachable()?;
-            standby.make_dir(
-                &standby.home,
-                if standby.run_as.is_some() {
-                    0o755
-                } else {
-                    0o700
-                },
-            )?;
             let data = standby.data_dir();
             if data.exists() {
                 // A copy that died midway: start again from nothing.

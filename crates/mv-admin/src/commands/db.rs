@@ -1,5 +1,6 @@
 //! `mv-admin db`: the local PostgreSQL server used when no DATABASE_URL is
-//! set, and the production mark of the configured database.
+//! set, the production mark of the configured database, and backups
+//! (`dump`, `restore`, `verify`, in `backup.rs`).
 
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
@@ -7,6 +8,7 @@ use local_pg::{ClusterState, LOCAL_DATABASE, LocalServer};
 use schema_engine::mark::{self, Environment};
 use serde_json::json;
 
+use super::backup;
 use crate::output::confirm;
 use crate::{Context, say};
 
@@ -39,6 +41,15 @@ pub enum DbCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Dump the configured database with pg_dump, and write a manifest
+    /// beside the dump: rows and digest per table, migrations, files' SHA-256.
+    Dump(backup::DumpArgs),
+    /// Restore a dump with pg_restore into an empty or new database, then
+    /// check the rows and migrations against its manifest.
+    Restore(backup::RestoreArgs),
+    /// Restore a dump into a scratch database, compare it with its
+    /// manifest, and drop the scratch database.
+    Verify(backup::VerifyArgs),
 }
 
 /// The project's local server; a command kept waiting for its lock says on
@@ -64,6 +75,9 @@ pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
     match command {
         DbCommand::Mark { environment } => return run_mark(context, environment).await,
         DbCommand::Unmark { yes } => return run_unmark(context, yes).await,
+        DbCommand::Dump(args) => return backup::dump(context, args).await,
+        DbCommand::Restore(args) => return backup::restore(context, args).await,
+        DbCommand::Verify(args) => return backup::verify(context, args).await,
         _ => {}
     }
     let server = local_server()?;
@@ -147,7 +161,11 @@ pub async fn run(context: &Context, command: DbCommand) -> Result<()> {
             server.destroy().await?;
             say!("deleted the local cluster in {}", server.home().display());
         }
-        DbCommand::Mark { .. } | DbCommand::Unmark { .. } => {}
+        DbCommand::Mark { .. }
+        | DbCommand::Unmark { .. }
+        | DbCommand::Dump(_)
+        | DbCommand::Restore(_)
+        | DbCommand::Verify(_) => {}
     }
     Ok(())
 }

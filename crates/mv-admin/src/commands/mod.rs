@@ -8,6 +8,7 @@ use diesel_async::AsyncPgConnection;
 use schema_engine::mark::{self, Environment, MARK_TABLE};
 
 pub mod adopt;
+pub mod backup;
 pub mod bench;
 pub mod db;
 pub mod generate;
@@ -20,6 +21,7 @@ pub mod push;
 pub mod quickstart;
 pub mod schema;
 pub mod seed;
+pub mod studio;
 pub mod users;
 pub mod videos;
 

@@ -9,6 +9,7 @@ use schema_engine::push::{Options, push};
 use schema_engine::{schema_rs, scratch};
 use serde_json::json;
 
+use super::migrate::{Limit, limit};
 use super::read_schema_sql;
 use crate::{Context, SCHEMA_FILE, SCHEMA_SQL, say};
 
@@ -26,6 +27,11 @@ pub struct Args {
     /// or `old_table=new_table`. Repeat for several.
     #[arg(long = "rename", value_name = "HINT")]
     pub renames: Vec<Rename>,
+    /// PostgreSQL lock_timeout for the push: behind a long transaction it
+    /// fails after this instead of making every query on the table wait;
+    /// `0` for none.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = limit)]
+    pub lock_timeout: Limit,
     /// The desired schema.
     #[arg(long, default_value = SCHEMA_SQL)]
     pub schema: PathBuf,
@@ -37,7 +43,7 @@ pub struct Args {
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
     let (source, sql) = read_schema_sql(&args.schema)?;
-    let desired = scratch::schema_of_sql(&context.config().await?, &sql, &source).await?;
+    let desired = scratch::schema_of_sql(&context.direct_config().await?, &sql, &source).await?;
     let write_schema_rs = !args.dry_run && args.schema_rs.parent().is_some_and(|p| p.is_dir());
     if write_schema_rs {
         // Fail before changing anything if Diesel could not use the result.
@@ -47,8 +53,9 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         dry_run: args.dry_run,
         accept_data_loss: args.accept_data_loss,
         renames: args.renames,
+        lock_timeout: args.lock_timeout.0,
     };
-    let mut conn = context.connect().await?;
+    let mut conn = context.connect_direct().await?;
     let json = context.json;
     // Each statement as it runs; a reader that went away does not stop the
     // push, which is already under way.

@@ -155,14 +155,24 @@ ORDER BY 1";
 
 /// Collects the overview.
 pub async fn collect(conn: &mut AsyncPgConnection) -> Result<Overview> {
+    collect_with(conn, true).await
+}
+
+/// Collects the overview; without `count_rows`, `tables` is left empty
+/// (counting every row of a large table takes a while).
+pub async fn collect_with(conn: &mut AsyncPgConnection, count_rows: bool) -> Result<Overview> {
     let server: Server = diesel::sql_query(SERVER)
         .get_result(conn)
         .await
         .context("Failed to read the server's version and the database's size")?;
-    let tables = diesel::sql_query(TABLES)
-        .load(conn)
-        .await
-        .context("Failed to count the tables' rows")?;
+    let tables = if count_rows {
+        diesel::sql_query(TABLES)
+            .load(conn)
+            .await
+            .context("Failed to count the tables' rows")?
+    } else {
+        Vec::new()
+    };
     let indexes = diesel::sql_query(INDEXES)
         .load(conn)
         .await

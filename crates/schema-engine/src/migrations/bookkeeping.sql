@@ -1,8 +1,15 @@
 -- The migration engine's own tables, beside Diesel's __diesel_schema_migrations
 -- (which still lists the applied versions, so Diesel's tools keep working).
--- Their names start with __ so schema.rs generation skips them.
+-- Their names start with __ so schema.rs generation skips them. Every name is
+-- qualified, so the session's search_path does not matter.
 
-CREATE TABLE IF NOT EXISTS __mv_migration_history (
+-- Diesel's table, as Diesel makes it.
+CREATE TABLE IF NOT EXISTS public.__diesel_schema_migrations (
+    version VARCHAR(50) PRIMARY KEY NOT NULL,
+    run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE TABLE IF NOT EXISTS public.__mv_migration_history (
     version text PRIMARY KEY,
     name text NOT NULL,
     checksum text NOT NULL,
@@ -13,9 +20,9 @@ CREATE TABLE IF NOT EXISTS __mv_migration_history (
     finished_at timestamptz,
     error text
 );
-COMMENT ON TABLE __mv_migration_history IS 'One row per applied migration (with the checksum of its up.sql) and per migration left failed or running by a run outside a transaction.';
+COMMENT ON TABLE public.__mv_migration_history IS 'One row per applied migration (with the checksum of its up.sql) and per migration left failed or running by a run outside a transaction.';
 
-CREATE TABLE IF NOT EXISTS __mv_migration_log (
+CREATE TABLE IF NOT EXISTS public.__mv_migration_log (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at timestamptz NOT NULL DEFAULT now(),
     version text NOT NULL,
@@ -28,4 +35,4 @@ CREATE TABLE IF NOT EXISTS __mv_migration_log (
     reason text,
     by_user text NOT NULL DEFAULT current_user
 );
-COMMENT ON TABLE __mv_migration_log IS 'Append-only record of what the migration engine and its operators did.';
+COMMENT ON TABLE public.__mv_migration_log IS 'Append-only record of what the migration engine and its operators did.';

@@ -63,6 +63,26 @@ pub enum MigrateError {
         "could not check whether reverting {name} deletes data, because its down.sql failed in a trial run ({cause}); pass --accept-data-loss to revert without the check"
     )]
     DataLossUnknown { name: String, cause: String },
+    /// A migration's file starts or ends a transaction itself; refused
+    /// before anything runs.
+    #[error(
+        "migration {name} was refused before anything ran: {file} line {line} (`{statement}`) starts or ends a transaction, which the runner does itself (a migration runs in one transaction, or with run_in_transaction = false one statement at a time, each on its own); remove it, or split the file into several migrations"
+    )]
+    TransactionControl {
+        name: String,
+        file: &'static str,
+        line: usize,
+        statement: String,
+    },
+    /// A migration's file cannot be split into statements.
+    #[error(
+        "migration {name} was refused before anything ran: its {file} cannot be read as SQL statements ({cause})"
+    )]
+    Unreadable {
+        name: String,
+        file: &'static str,
+        cause: crate::statements::SplitError,
+    },
     /// A migration's own SQL failed.
     #[error("{0}")]
     Statement(Box<StatementFailure>),
@@ -153,6 +173,8 @@ pub struct StatementFailure {
     pub message: String,
     /// What is left of it.
     pub outcome: Outcome,
+    /// Outside a transaction, which statement failed (1-based) of how many.
+    pub statement: Option<(usize, usize)>,
 }
 
 impl StatementFailure {
@@ -170,6 +192,16 @@ impl StatementFailure {
             ),
         }
     }
+
+    /// What of a migration outside a transaction may be done.
+    fn partly_done(&self) -> String {
+        match self.statement {
+            Some((index, total)) => format!(
+                "it runs outside a transaction, one statement at a time: statement {index} of {total} failed, those before it are done and none after it ran"
+            ),
+            None => "it runs outside a transaction, so part of it may be done".to_string(),
+        }
+    }
 }
 
 impl fmt::Display for StatementFailure {
@@ -185,11 +217,13 @@ impl fmt::Display for StatementFailure {
             }
             Outcome::RecordedFailed => write!(
                 f,
-                "it runs outside a transaction, so part of it may be done: it is recorded as failed, and no migration runs until {resolve}"
+                "{}: it is recorded as failed, and no migration runs until {resolve}",
+                self.partly_done()
             ),
             Outcome::LeftRunning => write!(
                 f,
-                "it runs outside a transaction, so part of it may be done, and the session is gone: it stays recorded as running, and no migration runs until {resolve}"
+                "{}, and the session is gone: it stays recorded as running, and no migration runs until {resolve}",
+                self.partly_done()
             ),
         }
     }

@@ -2,6 +2,9 @@
 //! versions, so Diesel's own tools keep working) and ours,
 //! `__mv_migration_history` (checksums, failures) and `__mv_migration_log`
 //! (who did what). Every change to them happens under the migration lock.
+//!
+//! They live in `public` and are always named with it, so a migration's
+//! `search_path` (pg_dump's files empty it) never hides them from the runner.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -16,7 +19,7 @@ pub const BOOKKEEPING_SQL: &str = include_str!("bookkeeping.sql");
 
 diesel::table! {
     /// Diesel's list of applied versions.
-    __diesel_schema_migrations (version) {
+    public.__diesel_schema_migrations (version) {
         version -> VarChar,
         run_on -> Timestamp,
     }
@@ -25,7 +28,7 @@ diesel::table! {
 diesel::table! {
     /// One row per applied migration, and per migration left failed or
     /// running outside a transaction.
-    __mv_migration_history (version) {
+    public.__mv_migration_history (version) {
         version -> Text,
         name -> Text,
         checksum -> Text,
@@ -40,7 +43,7 @@ diesel::table! {
 
 diesel::table! {
     /// What the engine and its operators did, append-only.
-    __mv_migration_log (id) {
+    public.__mv_migration_log (id) {
         id -> Int8,
         at -> Timestamptz,
         version -> Text,
@@ -128,9 +131,9 @@ struct Tables {
 /// empty).
 pub async fn read(conn: &mut AsyncPgConnection) -> Result<Recorded, MigrateError> {
     let tables: Tables = diesel::sql_query(
-        "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS diesel, \
-                to_regclass('__mv_migration_history') IS NOT NULL \
-                AND to_regclass('__mv_migration_log') IS NOT NULL AS ours",
+        "SELECT to_regclass('public.__diesel_schema_migrations') IS NOT NULL AS diesel, \
+                to_regclass('public.__mv_migration_history') IS NOT NULL \
+                AND to_regclass('public.__mv_migration_log') IS NOT NULL AS ours",
     )
     .get_result(conn)
     .await
@@ -160,9 +163,6 @@ pub async fn read(conn: &mut AsyncPgConnection) -> Result<Recorded, MigrateError
 
 /// Creates the bookkeeping tables that are missing.
 pub async fn create_tables(conn: &mut AsyncPgConnection) -> Result<(), MigrateError> {
-    conn.batch_execute(diesel::migration::CREATE_MIGRATIONS_TABLE)
-        .await
-        .map_err(MigrateError::db("create __diesel_schema_migrations"))?;
     conn.batch_execute(BOOKKEEPING_SQL)
         .await
         .map_err(MigrateError::db("create the migration history tables"))

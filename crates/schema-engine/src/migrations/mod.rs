@@ -20,6 +20,7 @@ mod error;
 pub(crate) mod history;
 pub(crate) mod lock;
 mod runner;
+mod session;
 mod source;
 mod status;
 

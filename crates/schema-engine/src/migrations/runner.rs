@@ -4,17 +4,17 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use diesel::prelude::*;
-use diesel::sql_types::Text;
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use serde::Serialize;
 
 use super::data_loss::{self, DataLoss};
 use super::error::{Location, Outcome, StatementFailure};
 use super::history::{self, HistoryRow};
+use super::session::Session;
 use super::source::{MigrationSet, SourceMigration};
 use super::status::{Changed, Status, Unfinished};
 use super::{Direction, Event, MigrateError, Options, lock};
+use crate::statements::{self, Statement};
 
 /// One migration applied or reverted.
 #[derive(Debug, Clone, Serialize)]
@@ -98,40 +98,6 @@ impl Timeouts {
     }
 }
 
-/// The session's own timeouts, put back after a migration outside a
-/// transaction has set its own.
-#[derive(QueryableByName)]
-struct SessionTimeouts {
-    #[diesel(sql_type = Text)]
-    lock_timeout: String,
-    #[diesel(sql_type = Text)]
-    statement_timeout: String,
-}
-
-impl SessionTimeouts {
-    async fn read(conn: &mut AsyncPgConnection) -> Result<Self, MigrateError> {
-        diesel::sql_query(
-            "SELECT current_setting('lock_timeout') AS lock_timeout, \
-                    current_setting('statement_timeout') AS statement_timeout",
-        )
-        .get_result(conn)
-        .await
-        .map_err(MigrateError::db("read the session's timeouts"))
-    }
-
-    async fn restore(&self, conn: &mut AsyncPgConnection) -> Result<(), MigrateError> {
-        diesel::sql_query(
-            "SELECT set_config('lock_timeout', $1, false), set_config('statement_timeout', $2, false)",
-        )
-        .bind::<Text, _>(&self.lock_timeout)
-        .bind::<Text, _>(&self.statement_timeout)
-        .execute(conn)
-        .await
-        .map(drop)
-        .map_err(MigrateError::db("restore the session's timeouts"))
-    }
-}
-
 /// PostgreSQL's message with its detail and hint.
 pub(crate) fn describe_db_error(error: &diesel::result::Error) -> String {
     match error {
@@ -149,18 +115,33 @@ pub(crate) fn describe_db_error(error: &diesel::result::Error) -> String {
     }
 }
 
+/// What PostgreSQL said about the migration's file `sql` failing; outside a
+/// transaction, `at` is the statement that failed, its 1-based number and
+/// how many there are.
 fn failure(
     migration: &SourceMigration,
     direction: Direction,
     sql: &str,
     error: &diesel::result::Error,
     outcome: Outcome,
+    at: Option<(&Statement<'_>, usize, usize)>,
 ) -> StatementFailure {
-    let location = match error {
-        diesel::result::Error::DatabaseError(_, info) => info
-            .statement_position()
-            .and_then(|position| Location::find(sql, position)),
+    // PostgreSQL counts characters from the start of the text it was sent.
+    let sent_from = at.map_or(0, |(statement, ..)| statement.chars_before(sql));
+    let position = match error {
+        diesel::result::Error::DatabaseError(_, info) => info.statement_position(),
         _ => None,
+    };
+    let location = match (position, at) {
+        (Some(position), _) => usize::try_from(position)
+            .ok()
+            .and_then(|p| i32::try_from(p + sent_from).ok())
+            .and_then(|p| Location::find(sql, p)),
+        // Without a position, the statement that failed is still known.
+        (None, Some(_)) => i32::try_from(sent_from + 1)
+            .ok()
+            .and_then(|p| Location::find(sql, p)),
+        (None, None) => None,
     };
     StatementFailure {
         name: migration.name.clone(),
@@ -169,7 +150,53 @@ fn failure(
         location,
         message: describe_db_error(error),
         outcome,
+        statement: at.map(|(_, index, total)| (index, total)),
     }
+}
+
+/// The statements of a migration's file in `direction`, refused before
+/// anything runs when the file cannot be split or controls the transaction
+/// itself (the runner's transaction would end with half the file in it, and
+/// the history outside it).
+fn statements_of(
+    migration: &SourceMigration,
+    direction: Direction,
+) -> Result<Vec<Statement<'_>>, MigrateError> {
+    let sql = migration
+        .sql(direction)
+        .ok_or_else(|| MigrateError::NoDown {
+            name: migration.name.clone(),
+        })?;
+    let statements = statements::split(sql).map_err(|cause| MigrateError::Unreadable {
+        name: migration.name.clone(),
+        file: direction.file(),
+        cause,
+    })?;
+    if let Some(control) = statements.iter().find(|s| s.controls_transaction()) {
+        return Err(MigrateError::TransactionControl {
+            name: migration.name.clone(),
+            file: direction.file(),
+            line: control.line,
+            statement: control
+                .text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        });
+    }
+    Ok(statements)
+}
+
+/// Checks every file a command is about to run, before it runs any.
+fn check_runnable<'m>(
+    files: impl IntoIterator<Item = (&'m SourceMigration, Direction)>,
+) -> Result<(), MigrateError> {
+    for (migration, direction) in files {
+        statements_of(migration, direction)?;
+    }
+    Ok(())
 }
 
 /// Runs `body` in a transaction: committed when it succeeds, rolled back
@@ -268,6 +295,14 @@ pub async fn migrate(
             });
         }
 
+        check_runnable(
+            status
+                .pending
+                .iter()
+                .filter_map(|p| set.get(&p.version))
+                .map(|m| (m, Direction::Up)),
+        )?;
+
         let mut report = Report::default();
         let unrecorded: Vec<&SourceMigration> = status
             .unrecorded()
@@ -298,80 +333,29 @@ pub async fn migrate(
     .await
 }
 
-/// Runs one migration in `direction` and records it.
+/// Runs one migration in `direction` and records it; the session's
+/// settings are put back afterwards, whatever happened.
 async fn run(
     conn: &mut AsyncPgConnection,
     migration: &SourceMigration,
     direction: Direction,
     options: &Options,
 ) -> Result<Done, MigrateError> {
-    let sql = match direction {
-        Direction::Up => Some(&*migration.up),
-        Direction::Down => migration.down.as_deref(),
-    }
-    .ok_or_else(|| MigrateError::NoDown {
-        name: migration.name.clone(),
-    })?;
+    let statements = statements_of(migration, direction)?;
     options.notify(Event::Starting {
         name: &migration.name,
         direction,
     });
     let start = Instant::now();
-    let started_at = Utc::now();
-    let timeouts = Timeouts::of(migration, options);
-    let record = async |conn: &mut AsyncPgConnection| match direction {
-        Direction::Up => history::record_applied(conn, migration, started_at).await,
-        Direction::Down => {
-            history::record_reverted(conn, &migration.version, "reverted", None).await
-        }
-    };
+    let session = Session::capture(conn).await?;
     if migration.run_in_transaction {
-        conn.batch_execute("BEGIN")
-            .await
-            .map_err(MigrateError::db("start the migration's transaction"))?;
-        let body = async {
-            timeouts.set(conn, true).await?;
-            conn.batch_execute(sql).await.map_err(|e| {
-                MigrateError::Statement(Box::new(failure(
-                    migration,
-                    direction,
-                    sql,
-                    &e,
-                    Outcome::RolledBack,
-                )))
-            })?;
-            record(conn).await
-        }
-        .await;
-        if let Err(e) = body {
-            let _ = conn.batch_execute("ROLLBACK").await;
-            return Err(e);
-        }
-        // A deferred constraint fails here, and it is the migration's failure.
-        conn.batch_execute("COMMIT").await.map_err(|e| {
-            let mut failed = failure(migration, direction, sql, &e, Outcome::RolledBack);
-            failed.message = format!("at COMMIT: {}", failed.message);
-            failed.location = None;
-            MigrateError::Statement(Box::new(failed))
-        })?;
-    } else {
-        let session = SessionTimeouts::read(conn).await?;
-        history::record_running(conn, migration, direction).await?;
-        timeouts.set(conn, false).await?;
-        let result = conn.batch_execute(sql).await;
+        let result = run_in_transaction(conn, migration, direction, options).await;
+        // A failed migration's session is put back too: the next command
+        // may use the connection.
         let restored = session.restore(conn).await;
-        if let Err(e) = result {
-            let mut failed = failure(migration, direction, sql, &e, Outcome::RecordedFailed);
-            if history::record_failed(conn, migration, direction, &failed.summary())
-                .await
-                .is_err()
-            {
-                failed.outcome = Outcome::LeftRunning;
-            }
-            return Err(MigrateError::Statement(Box::new(failed)));
-        }
-        restored?;
-        in_transaction(conn, record).await?;
+        result.and(restored)?;
+    } else {
+        run_outside_transaction(conn, migration, direction, options, &statements, &session).await?;
     }
     let took = start.elapsed();
     options.notify(Event::Finished {
@@ -384,6 +368,126 @@ async fn run(
         name: migration.name.clone(),
         millis: took.as_millis(),
     })
+}
+
+/// Records a migration as applied (`up`) or forgets it (`down`).
+async fn record_done(
+    conn: &mut AsyncPgConnection,
+    migration: &SourceMigration,
+    direction: Direction,
+    started_at: chrono::DateTime<Utc>,
+) -> Result<(), MigrateError> {
+    match direction {
+        Direction::Up => history::record_applied(conn, migration, started_at).await,
+        Direction::Down => {
+            history::record_reverted(conn, &migration.version, "reverted", None).await
+        }
+    }
+}
+
+/// The whole file and its history rows in one transaction: all or nothing.
+async fn run_in_transaction(
+    conn: &mut AsyncPgConnection,
+    migration: &SourceMigration,
+    direction: Direction,
+    options: &Options,
+) -> Result<(), MigrateError> {
+    let sql = migration.sql(direction).unwrap_or_default();
+    let started_at = Utc::now();
+    conn.batch_execute("BEGIN")
+        .await
+        .map_err(MigrateError::db("start the migration's transaction"))?;
+    let body = async {
+        Timeouts::of(migration, options).set(conn, true).await?;
+        conn.batch_execute(sql).await.map_err(|e| {
+            MigrateError::Statement(Box::new(failure(
+                migration,
+                direction,
+                sql,
+                &e,
+                Outcome::RolledBack,
+                None,
+            )))
+        })?;
+        record_done(conn, migration, direction, started_at).await
+    }
+    .await;
+    if let Err(e) = body {
+        let _ = conn.batch_execute("ROLLBACK").await;
+        return Err(e);
+    }
+    // A deferred constraint fails here, and it is the migration's failure.
+    conn.batch_execute("COMMIT").await.map_err(|e| {
+        let mut failed = failure(migration, direction, sql, &e, Outcome::RolledBack, None);
+        failed.message = format!("at COMMIT: {}", failed.message);
+        failed.location = None;
+        MigrateError::Statement(Box::new(failed))
+    })
+}
+
+/// One statement at a time, each in a transaction of its own (as
+/// `CREATE INDEX CONCURRENTLY` needs), recorded as running before and as
+/// failed if one fails; the session is put back before the record is written.
+async fn run_outside_transaction(
+    conn: &mut AsyncPgConnection,
+    migration: &SourceMigration,
+    direction: Direction,
+    options: &Options,
+    statements: &[Statement<'_>],
+    session: &Session,
+) -> Result<(), MigrateError> {
+    let started_at = Utc::now();
+    history::record_running(conn, migration, direction).await?;
+    let ran = run_statements(conn, migration, direction, options, statements).await;
+    let restored = session.restore(conn).await;
+    match ran {
+        Ok(()) => {
+            restored?;
+            in_transaction(conn, async |conn| {
+                record_done(conn, migration, direction, started_at).await
+            })
+            .await
+        }
+        Err(MigrateError::Statement(mut failed)) => {
+            let recorded = match restored {
+                Ok(()) => {
+                    history::record_failed(conn, migration, direction, &failed.summary()).await
+                }
+                Err(e) => Err(e),
+            };
+            if recorded.is_err() {
+                failed.outcome = Outcome::LeftRunning;
+            }
+            Err(MigrateError::Statement(failed))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Sets the migration's timeouts for the session and runs `statements` in order.
+async fn run_statements(
+    conn: &mut AsyncPgConnection,
+    migration: &SourceMigration,
+    direction: Direction,
+    options: &Options,
+    statements: &[Statement<'_>],
+) -> Result<(), MigrateError> {
+    let sql = migration.sql(direction).unwrap_or_default();
+    Timeouts::of(migration, options).set(conn, false).await?;
+    for (index, statement) in statements.iter().enumerate() {
+        conn.batch_execute(statement.text).await.map_err(|e| {
+            let at = Some((statement, index + 1, statements.len()));
+            MigrateError::Statement(Box::new(failure(
+                migration,
+                direction,
+                sql,
+                &e,
+                Outcome::RecordedFailed,
+                at,
+            )))
+        })?;
+    }
+    Ok(())
 }
 
 /// The newest `steps` applied migrations, newest first, checked revertible.
@@ -460,22 +564,28 @@ pub async fn revert(
     policy: DataLossPolicy<'_>,
 ) -> Result<Report, MigrateError> {
     locked(conn, options, async |conn| {
-        Ok(revert_newest(conn, set, options, steps, policy).await?.0)
+        Ok(revert_newest(conn, set, options, steps, policy, false)
+            .await?
+            .0)
     })
     .await
 }
 
 /// Inside the lock: reverts the newest `steps` applied migrations after the
 /// data-loss guard; returns the report and what was reverted, newest first.
+/// With `redo`, their `up.sql`s are checked too before anything runs.
 async fn revert_newest<'s>(
     conn: &mut AsyncPgConnection,
     set: &'s MigrationSet,
     options: &Options,
     steps: usize,
     policy: DataLossPolicy<'_>,
+    redo: bool,
 ) -> Result<(Report, Vec<&'s SourceMigration>), MigrateError> {
     let (_, status) = read_status(conn, set).await?;
     let targets = revert_targets(set, &status, steps)?;
+    let ups = targets.iter().filter(|_| redo).map(|m| (*m, Direction::Up));
+    check_runnable(targets.iter().map(|m| (*m, Direction::Down)).chain(ups))?;
     guard_data_loss(conn, &targets, options, policy).await?;
     let mut report = Report::default();
     for migration in &targets {
@@ -496,7 +606,7 @@ pub async fn redo(
     policy: DataLossPolicy<'_>,
 ) -> Result<Report, MigrateError> {
     locked(conn, options, async |conn| {
-        let (mut report, targets) = revert_newest(conn, set, options, steps, policy).await?;
+        let (mut report, targets) = revert_newest(conn, set, options, steps, policy, true).await?;
         for migration in targets.iter().rev() {
             report
                 .applied

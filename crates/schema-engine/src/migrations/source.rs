@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use db::migrations::{EMBEDDED_SQL, MIGRATIONS};
 
-use super::MigrateError;
+use super::{Direction, MigrateError};
 
 /// A setting a migration's `metadata.toml` may override; `None` inside means
 /// "no limit".
@@ -157,6 +157,14 @@ struct Metadata {
 }
 
 impl SourceMigration {
+    /// The file that runs in `direction`; `None` for a missing `down.sql`.
+    pub fn sql(&self, direction: Direction) -> Option<&str> {
+        match direction {
+            Direction::Up => Some(&self.up),
+            Direction::Down => self.down.as_deref(),
+        }
+    }
+
     fn new(
         migration: &dyn Migration<Pg>,
         up: Cow<'static, str>,

@@ -158,11 +158,12 @@ pub fn render(activity: &Activity) -> String {
                 .map(|d| format!(" in {}", plain(d)))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "{} {} ({}){database}: xmin {} transactions old{open}\n",
+                "{} {} ({}){database}: xmin {} transaction{} old{open}\n",
                 plain(&s.kind),
                 plain(&s.id),
                 plain(&s.holder),
-                s.xmin_age
+                s.xmin_age,
+                if s.xmin_age == 1 { "" } else { "s" }
             ));
         }
     }

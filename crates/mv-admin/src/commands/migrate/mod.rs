@@ -79,7 +79,8 @@ pub struct EngineArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit(pub Option<Duration>);
 
-fn limit(value: &str) -> Result<Limit, String> {
+/// Reads a `--...-timeout` value.
+pub fn limit(value: &str) -> Result<Limit, String> {
     db::config::parse_limit(value).map(Limit)
 }
 
@@ -167,7 +168,7 @@ pub fn version_arg(value: &str) -> Result<String, String> {
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
     let set = args.engine.migration_set()?;
-    let mut conn = context.connect().await?;
+    let mut conn = context.connect_direct().await?;
     let options = args.engine.options(args.allow_out_of_order);
     match args.command {
         None => {

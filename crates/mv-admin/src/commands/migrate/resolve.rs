@@ -2,6 +2,7 @@
 //! or was interrupted outside a transaction, so migrations run again.
 
 use anyhow::Result;
+use clap::ArgGroup;
 use diesel_async::AsyncPgConnection;
 use schema_engine::migrations::{self, Options, Resolution};
 use serde_json::json;
@@ -10,8 +11,10 @@ use super::{engine_error, version_arg};
 use crate::Context;
 use crate::say;
 
+// The group names its two flags only: a struct-level `#[group]` would put
+// VERSION in it too and make every form a usage error.
 #[derive(Debug, clap::Args)]
-#[group(id = "outcome", required = true, multiple = false)]
+#[command(group(ArgGroup::new("outcome").required(true).args(["rolled_back", "completed"])))]
 pub struct Args {
     /// The migration's version or folder name.
     #[arg(value_name = "VERSION", value_parser = version_arg)]
@@ -19,12 +22,12 @@ pub struct Args {
 
     /// Nothing of the failed run remains: the database is as it was before
     /// it (a failed `up` becomes pending again).
-    #[arg(long, group = "outcome")]
+    #[arg(long)]
     pub rolled_back: bool,
 
     /// The failed run's work is fully done, finished by hand (a failed `up`
     /// becomes applied).
-    #[arg(long, group = "outcome")]
+    #[arg(long)]
     pub completed: bool,
 
     /// What was found and done; kept in the migration log.
