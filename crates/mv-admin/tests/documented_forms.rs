@@ -145,15 +145,18 @@ impl Runner {
             text.replace_range(open..=close, &value);
         }
         let migrations = self.workspace.migrations().display().to_string();
-        text.split_whitespace()
-            .map(|word| match word {
+        // Words as the shell splits them ("quoted words" are one).
+        shlex::split(&text)
+            .unwrap_or_else(|| panic!("unbalanced quotes in {form}"))
+            .into_iter()
+            .map(|word| match word.as_str() {
                 "N" => "1".to_string(),
                 "VERSION" => "20261125000002".to_string(),
                 "TEXT" => "checked".to_string(),
                 "DURATION" => "5s".to_string(),
                 "URL" => self.db.url().to_string(),
                 "DIR" => migrations.clone(),
-                other => other.to_string(),
+                _ => word,
             })
             .collect()
     }
