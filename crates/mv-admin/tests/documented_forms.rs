@@ -99,6 +99,27 @@ fn expand(form: &str) -> Vec<String> {
     forms
 }
 
+/// The words of a command line as a shell splits them: at white space,
+/// except inside double quotes (`--backup-elsewhere "Neon branch ..."`).
+fn shell_words(text: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted) = (Vec::new(), String::new(), false);
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
+}
+
 #[derive(QueryableByName)]
 struct Id {
     #[diesel(sql_type = Text)]
@@ -145,15 +166,16 @@ impl Runner {
             text.replace_range(open..=close, &value);
         }
         let migrations = self.workspace.migrations().display().to_string();
-        text.split_whitespace()
-            .map(|word| match word {
+        shell_words(&text)
+            .into_iter()
+            .map(|word| match word.as_str() {
                 "N" => "1".to_string(),
                 "VERSION" => "20261125000002".to_string(),
                 "TEXT" => "checked".to_string(),
                 "DURATION" => "5s".to_string(),
                 "URL" => self.db.url().to_string(),
                 "DIR" => migrations.clone(),
-                other => other.to_string(),
+                _ => word,
             })
             .collect()
     }
@@ -203,6 +225,10 @@ fn the_readme_forms_are_found_and_expanded() {
             "{expected} in {forms:#?}"
         );
     }
+    assert_eq!(
+        shell_words(r#"adopt --backup-elsewhere "Neon branch x""#),
+        ["adopt", "--backup-elsewhere", "Neon branch x"]
+    );
     assert_eq!(
         expand("a [--x N] b|c"),
         ["a b", "a c", "a --x N b", "a --x N c"]
