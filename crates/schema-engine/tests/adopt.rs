@@ -724,7 +724,9 @@ async fn deleting_a_user_names_the_auth_table_that_blocks_it_or_cascades() {
     assert_eq!(lines(&mut conn, &owned).await, ["2"]);
 
     // Mo has no session, only an account, whose foreign key cascades.
-    User::delete(&mut conn, MO).await.expect("the account cascades");
+    User::delete(&mut conn, MO)
+        .await
+        .expect("the account cascades");
     assert_eq!(
         lines(
             &mut conn,
