@@ -172,14 +172,17 @@ async fn a_dry_run_prints_the_plan_as_json() {
             "    description text NOT NULL,\n    channel_name",
         )
     });
+    // The plan holds a step push would refuse: still one JSON document, and
+    // exit 3.
     let output = mv_admin(workspace.root(), db.url())
         .args(["--json", "push", "--dry-run"])
         .assert()
-        .success()
+        .code(3)
         .get_output()
         .stdout
         .clone();
     let plan: serde_json::Value = serde_json::from_slice(&output).expect("JSON");
+    assert_eq!(plan["refused"], 1);
     assert_eq!(plan["applied"], false);
     assert_eq!(plan["dry_run"], true);
     let step = &plan["steps"][0];
