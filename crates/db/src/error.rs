@@ -17,6 +17,22 @@ pub enum Error {
         entity: &'static str,
         existing_id: String,
     },
+    /// The row cannot be deleted: rows of another table (one this project
+    /// may not own, such as the auth library's `session`) still reference
+    /// it through a foreign key without ON DELETE CASCADE.
+    #[error(
+        "{entity} {:?} cannot be deleted: table {table} still references it (foreign key \
+         {constraint}, without ON DELETE CASCADE); delete those {table} rows first, or make the \
+         foreign key cascade",
+        crate::config::shorten(id)
+    )]
+    Referenced {
+        entity: &'static str,
+        id: String,
+        /// The referencing table.
+        table: String,
+        constraint: String,
+    },
     /// A value the caller passed is not acceptable.
     #[error("invalid {field}: {reason}")]
     InvalidInput { field: &'static str, reason: String },
@@ -99,6 +115,7 @@ impl Error {
         match self {
             Self::NotFound { .. } => "not_found",
             Self::Duplicate { .. } => "duplicate",
+            Self::Referenced { .. } => "referenced",
             Self::InvalidInput { .. } => "invalid_input",
             Self::IllegalTransition { .. } => "illegal_transition",
             Self::StaleAttempt { .. } => "stale_attempt",
@@ -108,6 +125,24 @@ impl Error {
             Self::PoolerPreparedStatements { .. } => "pooler_prepared_statements",
             Self::Config(_) => "config",
             Self::Database(_) => "database",
+        }
+    }
+
+    /// `error` as [`Error::Referenced`] when it is a foreign-key violation
+    /// (SQLSTATE 23503) raised by deleting `entity` `id`; otherwise as usual.
+    pub(crate) fn on_delete(error: diesel::result::Error, entity: &'static str, id: &str) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error as Diesel};
+        match error {
+            Diesel::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                Self::Referenced {
+                    entity,
+                    id: id.to_string(),
+                    // PostgreSQL names the table holding the foreign key.
+                    table: info.table_name().unwrap_or("another table").to_string(),
+                    constraint: info.constraint_name().unwrap_or("unnamed").to_string(),
+                }
+            }
+            other => other.into(),
         }
     }
 

@@ -335,3 +335,98 @@ async fn a_kill_during_the_concurrent_index_builds_resumes() {
         pg_dump_schema(&baseline, &APP_TABLES)
     );
 }
+
+/// After adopt, the auth library's tables and drizzle's schema are declared
+/// foreign in schema.sql, so push, generate and schema leave them alone and
+/// inspect marks them.
+#[tokio::test]
+async fn after_adopt_push_generate_and_schema_leave_the_auth_tables_alone() {
+    let db = resolved().await;
+    let workspace = local_pg::harness::Workspace::new();
+    let root = workspace.root();
+    assert!(!workspace.sql().contains("-- mv:foreign"));
+    let declaration = "-- mv:foreign account, session, verification, drizzle.*";
+
+    let out = run(&db, root, &["adopt", "--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.contains(
+            "after converting, adopt declares account, session, verification, drizzle.* foreign \
+             in crates/db/schema.sql"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(!workspace.sql().contains("-- mv:foreign"));
+
+    let out = run(&db, root, &["adopt", "--backup-elsewhere", "branch"]).await;
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "declared account, session, verification, drizzle.* foreign in crates/db/schema.sql"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(workspace.sql().contains(declaration), "{}", workspace.sql());
+    let out = run(&db, root, &["migrate"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+
+    // Nothing to plan: the auth tables are not dropped.
+    let out = run(&db, root, &["push", "--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("dry run: 0 statement(s) planned; nothing was changed"),
+        "{}",
+        out.stdout
+    );
+    let out = run(&db, root, &["--json", "push", "--dry-run"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(plan["steps"], serde_json::json!([]), "{plan}");
+    assert_eq!(plan["refused"], 0);
+
+    for args in [&["schema", "--check"][..], &["generate", "--check"]] {
+        let out = run(&db, root, args).await;
+        assert_eq!(
+            out.code,
+            Some(0),
+            "{args:?}: {}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+
+    let out = run(&db, root, &["inspect"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for table in [
+        "session",
+        "account",
+        "verification",
+        "drizzle.__drizzle_migrations",
+    ] {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(table))
+            .unwrap_or_else(|| panic!("{table} in\n{}", out.stdout));
+        assert!(line.trim_end().ends_with("foreign"), "{line}");
+    }
+    let user = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("user"))
+        .expect("user");
+    assert!(!user.contains("foreign"), "{user}");
+
+    // Without the declaration, push would drop the auth tables and their rows.
+    std::fs::write(
+        workspace.schema_sql(),
+        workspace.sql().replace(declaration, ""),
+    )
+    .expect("write");
+    let out = run(&db, root, &["push", "--dry-run"]).await;
+    assert_eq!(out.code, Some(3), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("DROP TABLE session"), "{}", out.stdout);
+}

@@ -172,14 +172,17 @@ async fn a_dry_run_prints_the_plan_as_json() {
             "    description text NOT NULL,\n    channel_name",
         )
     });
+    // The plan holds a step push would refuse: still one JSON document, and
+    // exit 3.
     let output = mv_admin(workspace.root(), db.url())
         .args(["--json", "push", "--dry-run"])
         .assert()
-        .success()
+        .code(3)
         .get_output()
         .stdout
         .clone();
     let plan: serde_json::Value = serde_json::from_slice(&output).expect("JSON");
+    assert_eq!(plan["refused"], 1);
     assert_eq!(plan["applied"], false);
     assert_eq!(plan["dry_run"], true);
     let step = &plan["steps"][0];
@@ -420,4 +423,70 @@ async fn wait_for_lock_wait(conn: &mut diesel_async::AsyncPgConnection, like: &s
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_dry_run_exits_3_when_push_would_refuse_and_acceptance_narrows() {
+    let workspace = Workspace::new();
+    let root = workspace.root();
+    let (db, mut conn) = seeded().await;
+    let before = schema(&mut conn).await;
+    workspace.edit_schema(|sql| {
+        let sql = replace(sql, "    channel_name text,\n", "");
+        replace(&sql, "    duration integer,\n", "    duration smallint,\n")
+    });
+    mv_admin(root, db.url())
+        .args(["push", "--dry-run"])
+        .assert()
+        .code(3)
+        .stdout(contains(
+            "-- refused without --accept-data-loss=drop-column: drops column video_summary.channel_name",
+        ))
+        .stdout(contains(
+            "-- refused without --accept-data-loss=type-change: changes video_summary.duration",
+        ))
+        .stderr(contains("error: push would refuse 2 step(s) of this plan"));
+    // Accepting one kind leaves the other refused.
+    mv_admin(root, db.url())
+        .args(["push", "--dry-run", "--accept-data-loss=type-change"])
+        .assert()
+        .code(3)
+        .stdout(contains(
+            "-- accepted by --accept-data-loss: changes video_summary.duration",
+        ))
+        .stderr(contains("push would refuse 1 step(s)"));
+    mv_admin(root, db.url())
+        .args(["push", "--accept-data-loss=type-change"])
+        .assert()
+        .code(1)
+        .stderr(contains("drops column video_summary.channel_name"))
+        .stderr(contains("--accept-data-loss=drop-column"));
+    assert_eq!(schema(&mut conn).await, before);
+    mv_admin(root, db.url())
+        .args(["push", "--accept-data-loss=kittens"])
+        .assert()
+        .code(2)
+        .stderr(contains("type-change"));
+    mv_admin(root, db.url())
+        .args([
+            "--json",
+            "push",
+            "--dry-run",
+            "--accept-data-loss=type-change,drop-column",
+        ])
+        .assert()
+        .success()
+        .stdout(contains("\"refused\":0"));
+    mv_admin(root, db.url())
+        .args(["push", "--accept-data-loss=type-change,drop-column"])
+        .assert()
+        .success()
+        .stdout(contains(
+            "ALTER TABLE video_summary DROP COLUMN channel_name;",
+        ));
+    mv_admin(root, db.url())
+        .args(["push", "--dry-run"])
+        .assert()
+        .success()
+        .stdout(contains("dry run: 0 statement(s) planned"));
 }

@@ -27,7 +27,23 @@ pub struct Schema {
     pub functions: BTreeMap<String, Function>,
     /// Objects push and generate cannot manage (views, sequences, ...),
     /// described for an error message.
-    pub unsupported: Vec<String>,
+    pub unsupported: Vec<Unsupported>,
+}
+
+/// An object push and generate cannot manage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// What it is and its name: `view active_users`.
+    pub description: String,
+    /// The table it belongs to (a trigger's, a column's, a sequence's
+    /// owner), if any: a foreign table's objects are not the project's.
+    pub table: Option<String>,
+}
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
 }
 
 /// One table with everything that belongs to it.
@@ -207,7 +223,11 @@ impl Schema {
             bail!(
                 "{source} has {}, which push and generate cannot manage (they handle tables, \
                  columns, defaults, constraints, indexes, functions, triggers and comments)",
-                self.unsupported.join(", ")
+                self.unsupported
+                    .iter()
+                    .map(|u| u.description.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         Ok(())
@@ -322,6 +342,8 @@ struct TriggerRow {
 struct UnsupportedRow {
     #[diesel(sql_type = Text)]
     description: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    table_name: Option<String>,
 }
 
 const TABLES: &str = r#"
@@ -438,11 +460,16 @@ ORDER BY c.relname, g.tgname
 // Everything in `public` that is not a table, column, constraint, index,
 // function, trigger or comment, except what an extension owns.
 const UNSUPPORTED: &str = r#"
-SELECT description FROM (
+SELECT description, table_name FROM (
     SELECT CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view '
                           WHEN 'S' THEN 'sequence ' WHEN 'p' THEN 'partitioned table '
                           WHEN 'f' THEN 'foreign table ' ELSE 'composite type ' END
-           || c.relname AS description
+           || c.relname AS description,
+           -- a sequence owned by a column belongs to that column's table
+           (SELECT o.relname::text FROM pg_depend d JOIN pg_class o ON o.oid = d.refobjid
+            WHERE c.relkind = 'S' AND d.classid = 'pg_class'::regclass AND d.objid = c.oid
+              AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+            LIMIT 1) AS table_name
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm', 'S', 'p', 'f', 'c')
       AND left(c.relname, 2) <> '__'
@@ -450,34 +477,34 @@ SELECT description FROM (
                       AND d.objid = c.oid AND d.deptype = 'e')
     UNION ALL
     SELECT CASE t.typtype WHEN 'e' THEN 'enum type ' WHEN 'd' THEN 'domain ' ELSE 'range type ' END
-           || t.typname
+           || t.typname, NULL
     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
     WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd', 'r')
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
                       AND d.objid = t.oid AND d.deptype = 'e')
     UNION ALL
     SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' WHEN 'a' THEN 'aggregate '
-                          ELSE 'window function ' END || p.proname
+                          ELSE 'window function ' END || p.proname, NULL
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE n.nspname = 'public' AND p.prokind <> 'f'
       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
                       AND d.objid = p.oid AND d.deptype = 'e')
     UNION ALL
     SELECT CASE WHEN g.tgconstraint <> 0 THEN 'constraint trigger ' ELSE 'trigger ' END
-           || g.tgname || ' on ' || c.relname
+           || g.tgname || ' on ' || c.relname, c.relname::text
     FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND NOT g.tgisinternal AND left(c.relname, 2) <> '__'
       AND (g.tgconstraint <> 0 OR c.relkind <> 'r')
     UNION ALL
     SELECT CASE WHEN a.attidentity <> '' THEN 'identity column ' ELSE 'generated column ' END
-           || c.relname || '.' || a.attname
+           || c.relname || '.' || a.attname, c.relname::text
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
       AND (a.attidentity <> '' OR a.attgenerated <> '') AND left(c.relname, 2) <> '__'
     UNION ALL
-    SELECT 'exclusion constraint ' || k.conname || ' on ' || c.relname
+    SELECT 'exclusion constraint ' || k.conname || ' on ' || c.relname, c.relname::text
     FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND k.contype = 'x' AND left(c.relname, 2) <> '__'
@@ -510,7 +537,13 @@ pub async fn introspect(conn: &mut AsyncPgConnection) -> Result<Schema> {
                 (function.signature.clone(), function)
             })
             .collect(),
-        unsupported: unsupported.into_iter().map(|r| r.description).collect(),
+        unsupported: unsupported
+            .into_iter()
+            .map(|r| Unsupported {
+                description: r.description,
+                table: r.table_name,
+            })
+            .collect(),
     };
     for row in tables {
         if row.name.starts_with(BOOKKEEPING_PREFIX) {

@@ -10,6 +10,7 @@ use diesel_async::AsyncPgConnection;
 
 use crate::catalog::{Schema, introspect};
 use crate::error::{Context as _, Result, bail};
+use crate::foreign::Foreign;
 use crate::plan::{self, Plan, Rename, Step, rename::reversed};
 use crate::schema_rs::{self, first_difference};
 use crate::scratch::{self, load_sql, run_migrations_in, with_sandbox, with_scratch};
@@ -58,8 +59,10 @@ pub async fn check(
     migrations: &Path,
     schema_rs_text: &str,
 ) -> Result<Disagreement> {
-    let migrated = scratch::schema_of_migrations(target, migrations).await?;
+    let foreign = Foreign::parse(sql, source)?;
+    let migrated = foreign.remove_from(&scratch::schema_of_migrations(target, migrations).await?);
     let desired = scratch::schema_of_sql(target, sql, source).await?;
+    foreign.ensure_not_created(&desired, source)?;
     let expected = schema_rs::render(&migrated)
         .context("The schema the migrations produce cannot give a schema.rs")?;
     Ok(Disagreement {
@@ -78,6 +81,7 @@ pub async fn plan_migration(
     migrations: &Path,
     renames: &[Rename],
 ) -> Result<Option<Migration>> {
+    let foreign = &Foreign::parse(sql, source)?;
     with_scratch(target, async |migrated_db| {
         run_migrations_in(migrated_db.connect().await?, migrations).await?;
         let mut migrated_conn = migrated_db.connect().await?;
@@ -88,14 +92,17 @@ pub async fn plan_migration(
             let mut desired_conn = desired_db.connect().await?;
             let desired = introspect(&mut desired_conn).await?;
             desired.ensure_supported(source)?;
+            foreign.ensure_not_created(&desired, source)?;
+            let migrated = foreign.remove_from(&migrated);
 
-            let up = plan::prepare(&mut migrated_conn, &desired, renames).await?;
+            let up = plan::prepare(&mut migrated_conn, &desired, renames, foreign).await?;
             if up.is_empty() {
                 return Ok(None);
             }
-            try_plan(&mut migrated_conn, &up, &desired, "up.sql").await?;
-            let down = plan::prepare(&mut desired_conn, &migrated, &reversed(renames)).await?;
-            try_plan(&mut desired_conn, &down, &migrated, "down.sql").await?;
+            try_plan(&mut migrated_conn, &up, &desired, "up.sql", foreign).await?;
+            let down =
+                plan::prepare(&mut desired_conn, &migrated, &reversed(renames), foreign).await?;
+            try_plan(&mut desired_conn, &down, &migrated, "down.sql", foreign).await?;
             Ok(Some(Migration { up, down }))
         })
         .await
@@ -109,11 +116,12 @@ async fn try_plan(
     plan: &Plan,
     goal: &Schema,
     file: &str,
+    foreign: &Foreign,
 ) -> Result<()> {
     plan::apply(conn, plan, &mut |_| {})
         .await
         .with_context(|| format!("The planned {file} does not apply"))?;
-    let reached = introspect(conn).await?;
+    let reached = foreign.remove_from(&introspect(conn).await?);
     if let Some(left) = plan::diff(&reached, goal).first() {
         bail!(
             "the planned {file} does not reach its goal (next would be `{}`)",

@@ -4,6 +4,7 @@ pub mod adopt;
 pub mod backup;
 pub mod catalog;
 pub mod error;
+pub mod foreign;
 pub mod generate;
 pub mod inspect;
 pub mod mark;

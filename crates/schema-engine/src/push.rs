@@ -9,15 +9,20 @@ use diesel_async::{
 
 use crate::catalog::{Schema, introspect};
 use crate::error::{Context as _, Result, bail};
+use crate::foreign::Foreign;
 use crate::mark::{self, Environment};
-use crate::plan::{self, Plan, Rename, Step};
+use crate::plan::{self, HazardKind, Plan, Rename, Step};
 
 /// How to push.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub dry_run: bool,
-    pub accept_data_loss: bool,
+    /// The kinds of hazard accepted: steps of these kinds run, the other
+    /// hazardous steps are refused. [`HazardKind::ALL`] accepts every kind.
+    pub accept_data_loss: Vec<HazardKind>,
     pub renames: Vec<Rename>,
+    /// Tables declared foreign in schema.sql: never planned on.
+    pub foreign: Foreign,
     /// PostgreSQL's `lock_timeout` for the push's transaction (default 5s;
     /// `None` for no limit): behind a long transaction, push fails instead
     /// of queueing every query on the table behind its own lock.
@@ -28,8 +33,9 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             dry_run: false,
-            accept_data_loss: false,
+            accept_data_loss: Vec::new(),
             renames: Vec::new(),
+            foreign: Foreign::default(),
             lock_timeout: Some(Duration::from_secs(5)),
         }
     }
@@ -55,11 +61,28 @@ pub enum Refusal {
     Marked(String),
     #[error(
         "push refuses {} step(s) that can lose data or fail on existing rows, and changed \
-         nothing: {}; pass --accept-data-loss to apply them anyway",
+         nothing: {}; pass --accept-data-loss to apply them anyway (or \
+         --accept-data-loss={} to accept only these kinds)",
         .0.len(),
-        .0.iter().filter_map(Step::risk).collect::<Vec<_>>().join("; ")
+        .0.iter().filter_map(Step::risk).collect::<Vec<_>>().join("; "),
+        kinds(.0)
     )]
     DataLoss(Vec<Step>),
+}
+
+/// The kinds of hazard of `steps`, as `--accept-data-loss=` takes them.
+fn kinds(steps: &[Step]) -> String {
+    let mut kinds: Vec<HazardKind> = steps
+        .iter()
+        .filter_map(|s| s.hazard.as_ref().map(plan::Hazard::kind))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Changes the database `conn` is connected to into `desired`, in one
@@ -109,7 +132,9 @@ async fn plan_and_apply(
     options: &Options,
     report: &mut dyn FnMut(&Step),
 ) -> Result<Outcome> {
-    let plan = plan::prepare(conn, desired, &options.renames).await?;
+    options.foreign.ensure_not_created(desired, "schema.sql")?;
+    let desired = &options.foreign.remove_from(desired);
+    let plan = plan::prepare(conn, desired, &options.renames, &options.foreign).await?;
     if options.dry_run {
         return Ok(Outcome {
             plan,
@@ -117,13 +142,17 @@ async fn plan_and_apply(
             schema: None,
         });
     }
-    let refused: Vec<Step> = plan.destructive().into_iter().cloned().collect();
-    if !refused.is_empty() && !options.accept_data_loss {
+    let refused: Vec<Step> = plan
+        .refused(&options.accept_data_loss)
+        .into_iter()
+        .cloned()
+        .collect();
+    if !refused.is_empty() {
         return Err(Refusal::DataLoss(refused).into());
     }
     plan.renames.iter().for_each(&mut *report);
     plan::apply(conn, &plan, report).await?;
-    let after = introspect(conn).await?;
+    let after = options.foreign.remove_from(&introspect(conn).await?);
     if let Some(left) = plan::diff(&after, desired).first() {
         bail!(
             "after the plan the database still differs from schema.sql (next would be `{}`), so \

@@ -9,6 +9,7 @@ use crate::error::{Context as _, Result, bail};
 use diesel_async::AsyncPgConnection;
 
 use crate::catalog::{Schema, Table, introspect};
+use crate::foreign::Foreign;
 
 /// The first line where two texts differ, as a short description.
 pub fn first_difference(current: &str, expected: &str) -> Option<String> {
@@ -32,9 +33,10 @@ pub fn first_difference(current: &str, expected: &str) -> Option<String> {
     }
 }
 
-/// The `schema.rs` text for the database `conn` is connected to.
-pub async fn generate(conn: &mut AsyncPgConnection) -> Result<String> {
-    render(&introspect(conn).await?)
+/// The `schema.rs` text for the database `conn` is connected to, without
+/// its `foreign` tables (the project has no Diesel table for them).
+pub async fn generate(conn: &mut AsyncPgConnection, foreign: &Foreign) -> Result<String> {
+    render(&foreign.remove_from(&introspect(conn).await?))
 }
 
 /// The `schema.rs` text for a schema.

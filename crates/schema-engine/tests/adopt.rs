@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use db::models::{AiContent, VideoSummary};
+use db::models::{AiContent, User, VideoSummary};
 use db::pipeline::{self, RetryPolicy};
 use diesel::QueryableByName;
 use diesel::sql_types::{Nullable, Text};
@@ -686,4 +686,53 @@ async fn a_database_migrated_by_this_project_is_refused() {
         .expect_err("refused");
     assert!(matches!(error, AdoptError::AlreadyManaged(_)), "{error}");
     assert!(error.to_string().contains("applied migration"), "{error}");
+}
+
+#[tokio::test]
+async fn deleting_a_user_names_the_auth_table_that_blocks_it_or_cascades() {
+    const ADA: &str = "4rbNdcGaY1LGzuw2nVn06ixezKgCn7s0";
+    const MO: &str = "AVyZrQ2dxwbPF6F8FLgqtqXNyJOKBQWj";
+    let db = resolved().await;
+    let mut conn = db.connect().await;
+    // BetterAuth's 1.0 CLI: session's foreign key without ON DELETE
+    // CASCADE (NO ACTION); account's cascades.
+    conn.batch_execute(
+        "ALTER TABLE session DROP CONSTRAINT \"session_userId_user_id_fk\",
+             ADD CONSTRAINT \"session_userId_user_id_fk\" FOREIGN KEY (\"userId\") REFERENCES \"user\"(id);",
+    )
+    .await
+    .expect("the legacy foreign key");
+    convert(&db, Mode::Live).await;
+
+    // Ada has sessions: the delete fails, naming the table, and deletes nothing.
+    let error = User::delete(&mut conn, ADA)
+        .await
+        .expect_err("session's foreign key does not cascade");
+    let db::Error::Referenced {
+        table, constraint, ..
+    } = &error
+    else {
+        panic!("expected a referenced-row error, got {error:?}");
+    };
+    assert_eq!(table, "session");
+    assert_eq!(constraint, "session_userId_user_id_fk");
+    assert!(error.to_string().contains("table session"), "{error}");
+    let owned = format!(
+        "SELECT ((SELECT count(*) FROM \"user\" WHERE id = '{ADA}') + \
+                 (SELECT count(*) FROM account WHERE \"userId\" = '{ADA}'))::text AS line"
+    );
+    assert_eq!(lines(&mut conn, &owned).await, ["2"]);
+
+    // Mo has no session, only an account, whose foreign key cascades.
+    User::delete(&mut conn, MO)
+        .await
+        .expect("the account cascades");
+    assert_eq!(
+        lines(
+            &mut conn,
+            &format!("SELECT count(*)::text AS line FROM account WHERE \"userId\" = '{MO}'")
+        )
+        .await,
+        ["0"]
+    );
 }

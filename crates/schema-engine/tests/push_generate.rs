@@ -10,9 +10,10 @@ use diesel::sql_types::Text;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use local_pg::harness::TestDatabase;
 use local_pg::harness::{Workspace, replace, repository, seeded};
+use schema_engine::foreign::Foreign;
 use schema_engine::generate::{check, plan_migration, write_migration};
 use schema_engine::mark::{self, Environment};
-use schema_engine::plan::{Action, Rename};
+use schema_engine::plan::{Action, HazardKind, Rename};
 use schema_engine::push::{Options, Refusal, push};
 use schema_engine::schema_rs;
 use schema_engine::scratch::{schema_of_sql, with_scratch};
@@ -32,7 +33,7 @@ struct Title {
 #[tokio::test]
 async fn schema_rs_from_the_migrations_is_the_committed_file() {
     let db = TestDatabase::new().await;
-    let generated = schema_rs::generate(&mut db.connect().await)
+    let generated = schema_rs::generate(&mut db.connect().await, &Default::default())
         .await
         .expect("render");
     let committed =
@@ -81,7 +82,7 @@ async fn a_production_database_is_refused_until_unmarked() {
     assert!(error.to_string().contains("mv-admin db unmark"), "{error}");
     // Not even --accept-data-loss gets past the mark.
     let accept = Options {
-        accept_data_loss: true,
+        accept_data_loss: HazardKind::ALL.to_vec(),
         ..Options::default()
     };
     assert!(
@@ -509,4 +510,169 @@ async fn bookkeeping_tables_are_not_schema() {
         .await
         .expect("push");
     assert!(outcome.plan.is_empty(), "{:?}", outcome.plan);
+}
+
+/// Tables the auth library would add beside the project's: one declared
+/// foreign, one nobody declared.
+const AUTH_AND_TEAM_TABLES: &str = r#"
+CREATE TABLE session (id text PRIMARY KEY, "userId" text NOT NULL REFERENCES "user" (id));
+ALTER TABLE session ADD COLUMN n integer GENERATED ALWAYS AS IDENTITY;
+CREATE TABLE team_notes (id int PRIMARY KEY);
+"#;
+
+#[tokio::test]
+async fn push_never_plans_on_a_declared_foreign_table() {
+    let workspace = Workspace::new();
+    let (db, mut conn) = seeded().await;
+    conn.batch_execute(AUTH_AND_TEAM_TABLES)
+        .await
+        .expect("the auth library's table and the team's");
+    let sql = workspace.sql() + "\n-- mv:foreign session\n";
+    let foreign = Foreign::parse(&sql, "schema.sql").expect("declaration");
+    let desired = schema_of_sql(&db.config(), &sql, "schema.sql")
+        .await
+        .expect("load");
+    let dry_run = |foreign: Foreign| Options {
+        dry_run: true,
+        foreign,
+        ..Options::default()
+    };
+
+    // Undeclared, session's identity column stops push, as any unsupported
+    // object does.
+    let error = push(
+        &mut conn,
+        &desired,
+        &dry_run(Foreign::default()),
+        &mut |_| {},
+    )
+    .await
+    .expect_err("identity column");
+    assert!(
+        error.to_string().contains("identity column session.n"),
+        "{error}"
+    );
+
+    // Declared, nothing of session's is planned or refused; the table nobody
+    // declared is planned as before.
+    let outcome = push(&mut conn, &desired, &dry_run(foreign.clone()), &mut |_| {})
+        .await
+        .expect("plans");
+    let tables: Vec<_> = outcome
+        .plan
+        .steps()
+        .map(|s| (s.action, s.table.clone()))
+        .collect();
+    assert_eq!(
+        tables,
+        [(Action::DropTable, Some("team_notes".to_string()))],
+        "{:?}",
+        outcome.plan
+    );
+
+    // Applied with every hazard accepted, session and its rows stay.
+    conn.batch_execute(
+        "INSERT INTO session (id, \"userId\") SELECT 's1', id FROM \"user\" LIMIT 1",
+    )
+    .await
+    .expect("a session");
+    let options = Options {
+        accept_data_loss: HazardKind::ALL.to_vec(),
+        foreign: foreign.clone(),
+        ..Options::default()
+    };
+    push(&mut conn, &desired, &options, &mut |_| {})
+        .await
+        .expect("push");
+    let after = schema(&mut conn).await;
+    assert!(after.tables.contains_key("session"));
+    assert!(!after.tables.contains_key("team_notes"));
+    assert_eq!(
+        local_pg::harness::count(&mut conn, "SELECT count(*) FROM session").await,
+        1
+    );
+
+    // schema.rs leaves it out.
+    let with = schema_rs::generate(&mut conn, &Foreign::default())
+        .await
+        .expect("render");
+    assert!(with.contains("    session (id) {"), "{with}");
+    let without = schema_rs::generate(&mut conn, &foreign)
+        .await
+        .expect("render");
+    assert!(!without.contains("session"), "{without}");
+    assert_eq!(
+        without,
+        std::fs::read_to_string(workspace.schema_rs()).expect("schema.rs")
+    );
+}
+
+#[tokio::test]
+async fn a_table_both_created_and_declared_foreign_is_refused() {
+    let workspace = Workspace::new();
+    let db = TestDatabase::new().await;
+    let sql = workspace.sql() + "\n-- mv:foreign tag, session\n";
+    let error = check(
+        &db.config(),
+        &sql,
+        "schema.sql",
+        &workspace.migrations(),
+        "",
+    )
+    .await
+    .expect_err("refused");
+    assert!(
+        error
+            .to_string()
+            .contains("schema.sql creates tag and also declares it foreign"),
+        "{error}"
+    );
+    let error = Foreign::parse("-- mv:foreign session,\n", "schema.sql").expect_err("bad");
+    assert!(error.to_string().contains("schema.sql:1:"), "{error}");
+}
+
+#[tokio::test]
+async fn narrowed_acceptance_applies_only_the_accepted_kinds() {
+    let workspace = Workspace::new();
+    let (db, mut conn) = seeded().await;
+    workspace.edit_schema(|sql| {
+        let sql = replace(sql, "    channel_name text,\n", "");
+        replace(&sql, "    duration integer,\n", "    duration smallint,\n")
+    });
+    let desired = schema_of_sql(&db.config(), &workspace.sql(), "schema.sql")
+        .await
+        .expect("load");
+    let before = schema(&mut conn).await;
+    let accepting = |kinds: &[HazardKind]| Options {
+        accept_data_loss: kinds.to_vec(),
+        ..Options::default()
+    };
+    let error = push(
+        &mut conn,
+        &desired,
+        &accepting(&[HazardKind::TypeChange]),
+        &mut |_| {},
+    )
+    .await
+    .expect_err("the dropped column is not accepted");
+    let schema_engine::Error::Refused(Refusal::DataLoss(steps)) = &error else {
+        panic!("{error:#}");
+    };
+    assert_eq!(steps.len(), 1, "{error}");
+    assert_eq!(steps[0].action, Action::DropColumn);
+    assert!(
+        error.to_string().contains("--accept-data-loss=drop-column"),
+        "{error}"
+    );
+    assert_same(&schema(&mut conn).await, &before, "a refused push");
+
+    push(
+        &mut conn,
+        &desired,
+        &accepting(&[HazardKind::TypeChange, HazardKind::DropColumn]),
+        &mut |_| {},
+    )
+    .await
+    .expect("both kinds accepted");
+    assert_same(&schema(&mut conn).await, &desired, "schema.sql");
 }

@@ -64,8 +64,12 @@ async fn check(case: Case) -> Plan {
         .iter()
         .map(|hint| hint.parse().expect("hint"))
         .collect();
-    let options = |accept_data_loss| Options {
-        accept_data_loss,
+    let options = |accept: bool| Options {
+        accept_data_loss: if accept {
+            schema_engine::plan::HazardKind::ALL.to_vec()
+        } else {
+            Vec::new()
+        },
         renames: renames.clone(),
         ..Options::default()
     };

@@ -7,7 +7,9 @@ use schema_engine::schema_rs::{first_difference, generate};
 async fn schema_rs_matches_the_migrations() {
     let db = TestDatabase::new().await;
     let mut conn = db.connect().await;
-    let generated = generate(&mut conn).await.expect("generate");
+    let generated = generate(&mut conn, &Default::default())
+        .await
+        .expect("generate");
     let committed = include_str!("../../db/src/schema.rs");
     if let Some(difference) = first_difference(committed, &generated) {
         panic!(

@@ -48,7 +48,8 @@ impl StudioError {
             | Self::Db(
                 db::Error::IllegalTransition { .. }
                 | db::Error::Duplicate { .. }
-                | db::Error::StaleAttempt { .. },
+                | db::Error::StaleAttempt { .. }
+                | db::Error::Referenced { .. },
             ) => StatusCode::CONFLICT,
             // A statement the server refused (a value its type rejects, a
             // write in a read-only transaction, a timeout): the request's

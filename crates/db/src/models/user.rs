@@ -161,14 +161,23 @@ impl User {
     /// database.
     pub async fn delete_all(conn: &mut AsyncPgConnection) -> Result<usize> {
         operation!("user.delete_all", conn, async |conn| {
-            Ok(diesel::delete(user::table).execute(conn).await?)
+            diesel::delete(user::table)
+                .execute(conn)
+                .await
+                .map_err(|e| Error::on_delete(e, "user", "(every user)"))
         })
     }
 
     /// Deletes the user and, through the cascades, everything of theirs.
+    /// A table the project does not own (the auth library's `session`,
+    /// `account`) whose foreign key does not cascade makes it fail with
+    /// [`Error::Referenced`], naming that table; nothing is deleted.
     pub async fn delete(conn: &mut AsyncPgConnection, id: &str) -> Result<()> {
         operation!("user.delete", conn, async |conn| {
-            let deleted = diesel::delete(user::table.find(id)).execute(conn).await?;
+            let deleted = diesel::delete(user::table.find(id))
+                .execute(conn)
+                .await
+                .map_err(|e| Error::on_delete(e, "user", id))?;
             if deleted == 0 {
                 return Err(Error::not_found("user", id));
             }

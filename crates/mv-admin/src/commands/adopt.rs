@@ -14,7 +14,11 @@ use schema_engine::adopt::{
 use serde_json::json;
 
 use crate::output::{self, Cell, DIM, HEADER, paint, shown};
-use crate::{Context, say};
+use crate::{Context, SCHEMA_SQL, say};
+
+/// The comment above the declaration adopt writes into schema.sql.
+const DECLARATION_NOTE: &str = "Not this project's: the auth library's tables and drizzle's \
+     schema, left alone by push, generate and schema.rs (written by `mv-admin adopt`).";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -45,6 +49,74 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 2_000,
           value_parser = clap::value_parser!(i64).range(1..=100_000))]
     pub batch_rows: i64,
+    /// The schema.sql into which the auth library's tables (and drizzle's
+    /// schema) are declared foreign after the conversion, when they are not
+    /// yet.
+    #[arg(long, value_name = "FILE", default_value = SCHEMA_SQL)]
+    pub schema: PathBuf,
+}
+
+/// What adopt did about the foreign tables' declaration in schema.sql.
+#[derive(Debug, serde::Serialize)]
+#[serde(tag = "declaration", rename_all = "snake_case")]
+enum Declaration {
+    /// Written: these names were added.
+    Written { file: String, added: Vec<String> },
+    /// Everything was declared already.
+    AlreadyDeclared { file: String },
+    /// The file is not there: the line to add by hand.
+    NoFile { file: String, line: String },
+    /// A dry run: what would be added.
+    WouldWrite { file: String, added: Vec<String> },
+}
+
+impl Declaration {
+    fn say(&self) -> Result<()> {
+        match self {
+            Self::Written { file, added } => say!(
+                "declared {} foreign in {file} (commit it): push, generate and schema.rs leave \
+                 them alone",
+                added.join(", ")
+            ),
+            Self::AlreadyDeclared { file } => {
+                say!("{file} declares the auth library's tables foreign already");
+            }
+            Self::NoFile { file, line } => say!(
+                "note: {file} was not found (run adopt from the repository's root or pass \
+                 --schema); add this line to schema.sql so push and generate leave these \
+                 tables alone: {line}"
+            ),
+            Self::WouldWrite { file, added } => say!(
+                "after converting, adopt declares {} foreign in {file}",
+                added.join(", ")
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Declares the assessment's foreign tables in schema.sql (only computes
+/// what it would add when `write` is false). Reads the file first, so a
+/// schema.sql that cannot be read or parsed stops adopt before it converts.
+fn declare_foreign(path: &std::path::Path, names: &[String], write: bool) -> Result<Declaration> {
+    let file = path.display().to_string();
+    if !path.exists() {
+        return Ok(Declaration::NoFile {
+            line: schema_engine::foreign::Foreign::line(names),
+            file,
+        });
+    }
+    let sql = std::fs::read_to_string(path).with_context(|| format!("Failed to read {file}"))?;
+    let Some((text, added)) =
+        schema_engine::foreign::declare(&sql, &file, names, DECLARATION_NOTE)?
+    else {
+        return Ok(Declaration::AlreadyDeclared { file });
+    };
+    if !write {
+        return Ok(Declaration::WouldWrite { file, added });
+    }
+    std::fs::write(path, text).with_context(|| format!("Failed to write {file}"))?;
+    Ok(Declaration::Written { file, added })
 }
 
 fn positive_duration(value: &str) -> Result<Duration, String> {
@@ -59,11 +131,19 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         Mode::Live
     };
     let assessment = adopt::assess(&config, mode).await?;
+    let foreign = assessment.foreign();
+    // Checked before anything changes: a schema.sql adopt cannot read or
+    // parse stops it here.
+    let would = declare_foreign(&args.schema, &foreign, false)?;
     if args.dry_run {
         if context.json {
-            say!("{}", json!({ "dry_run": true, "assessment": assessment }));
+            say!(
+                "{}",
+                json!({ "dry_run": true, "assessment": assessment, "foreign": would })
+            );
         } else {
             print_assessment(&assessment)?;
+            would.say()?;
             say!("\ndry run: nothing was changed");
         }
         return refuse_blockers(&assessment, context.json);
@@ -96,6 +176,8 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         ..Options::new(assessment.mode, backup)
     };
     let outcome = adopt::convert(&config, &assessment, &options).await?;
+    let declared = declare_foreign(&args.schema, &foreign, true)
+        .context("The database was adopted, but declaring its foreign tables failed")?;
     if context.json {
         say!(
             "{}",
@@ -104,10 +186,12 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
                 "assessment": assessment,
                 "outcome": outcome,
                 "rollback_file": args.rollback_file,
+                "foreign": declared,
             })
         );
     } else {
         print_outcome(&outcome, &assessment)?;
+        declared.say()?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use diesel_async::AsyncPgConnection;
+use schema_engine::foreign::Foreign;
 use schema_engine::mark::{self, Environment, MARK_TABLE};
 
 pub mod adopt;
@@ -47,4 +48,17 @@ fn read_schema_sql(path: &Path) -> Result<(String, String)> {
         format!("Failed to read {source} (run from the repository's root or pass --schema)")
     })?;
     Ok((source, sql))
+}
+
+/// The foreign tables declared in schema.sql: in `path` when given (it must
+/// exist), else in the repository's schema.sql when run from its root, else
+/// none.
+fn declared_foreign(path: Option<&Path>) -> Result<Foreign> {
+    let path = match path {
+        Some(path) => path,
+        None if Path::new(crate::SCHEMA_SQL).is_file() => Path::new(crate::SCHEMA_SQL),
+        None => return Ok(Foreign::default()),
+    };
+    let (source, sql) = read_schema_sql(path)?;
+    Ok(Foreign::parse(&sql, &source)?)
 }

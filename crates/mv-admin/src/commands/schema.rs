@@ -17,11 +17,16 @@ pub struct Args {
     /// The file to write or check.
     #[arg(long, default_value = SCHEMA_FILE)]
     pub file: std::path::PathBuf,
+    /// The schema.sql whose `-- mv:foreign` tables are left out (default:
+    /// crates/db/schema.sql when run from the repository's root).
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<std::path::PathBuf>,
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
+    let foreign = super::declared_foreign(args.schema.as_deref())?;
     let mut conn = context.connect().await?;
-    let generated = generate(&mut conn).await?;
+    let generated = generate(&mut conn, &foreign).await?;
     if args.check {
         let current = std::fs::read_to_string(&args.file)
             .with_context(|| format!("Failed to read {}", args.file.display()))?;

@@ -228,6 +228,23 @@ pub struct Assessment {
     pub(crate) baseline: Schema,
 }
 
+impl Assessment {
+    /// What schema.sql should declare foreign after the adoption: the auth
+    /// library's tables the database holds, and drizzle's schema when its
+    /// history is there.
+    pub fn foreign(&self) -> Vec<String> {
+        let mut names: Vec<String> = FOREIGN_TABLES
+            .iter()
+            .filter(|name| self.shape.tables.contains_key(**name))
+            .map(ToString::to_string)
+            .collect();
+        if self.detected.made_by.contains("migrate") {
+            names.push("drizzle.*".to_string());
+        }
+        names
+    }
+}
+
 /// An unfinished conversion.
 #[derive(Debug, Clone, Serialize)]
 pub struct Resuming {

@@ -5,9 +5,11 @@ use crate::error::{Context as _, Result};
 use diesel::QueryableByName;
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
-use diesel::sql_types::{BigInt, Bool, Integer, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
+
+use crate::foreign::Foreign;
 
 /// Everything the overview shows.
 #[derive(Debug, Clone, Serialize)]
@@ -43,8 +45,12 @@ SELECT current_setting('server_version') AS server_version,
 /// A table, its exact row count and its size with indexes and TOAST.
 #[derive(Debug, Clone, QueryableByName, Serialize)]
 pub struct TableStats {
+    /// The name in `public`; `schema.name` in a foreign schema.
     #[diesel(sql_type = Text)]
     pub name: String,
+    /// Declared foreign in schema.sql (`-- mv:foreign`): not the project's.
+    #[diesel(sql_type = Bool)]
+    pub foreign: bool,
     #[diesel(sql_type = BigInt)]
     pub row_count: i64,
     #[diesel(sql_type = BigInt)]
@@ -55,8 +61,12 @@ pub struct TableStats {
 
 // query_to_xml runs one count(*) per table inside this single statement;
 // the table names come from the catalog and are quoted by format('%I').
+// $1: the tables of public declared foreign; $2: the foreign schemas,
+// whose tables are listed too.
 const TABLES: &str = "
-SELECT c.relname::text AS name,
+SELECT CASE WHEN n.nspname = 'public' THEN c.relname::text
+            ELSE n.nspname || '.' || c.relname END AS name,
+       (n.nspname <> 'public' OR c.relname = ANY($1)) AS \"foreign\",
        (xpath('/row/n/text()',
               query_to_xml(format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname),
                            false, true, '')))[1]::text::int8 AS row_count,
@@ -64,8 +74,8 @@ SELECT c.relname::text AS name,
        pg_size_pretty(pg_total_relation_size(c.oid)) AS size
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
-ORDER BY c.relname";
+WHERE (n.nspname = 'public' OR n.nspname = ANY($2)) AND c.relkind IN ('r', 'p')
+ORDER BY n.nspname <> 'public', n.nspname, c.relname";
 
 /// An index and how often the planner used it since statistics were reset.
 #[derive(Debug, Clone, QueryableByName, Serialize)]
@@ -153,20 +163,27 @@ WHERE datname = current_database() AND backend_type = 'client backend'
 GROUP BY 1
 ORDER BY 1";
 
-/// Collects the overview.
-pub async fn collect(conn: &mut AsyncPgConnection) -> Result<Overview> {
-    collect_with(conn, true).await
+/// Collects the overview, marking the `foreign` tables and listing those
+/// of the foreign schemas.
+pub async fn collect(conn: &mut AsyncPgConnection, foreign: &Foreign) -> Result<Overview> {
+    collect_with(conn, true, foreign).await
 }
 
 /// Collects the overview; without `count_rows`, `tables` is left empty
 /// (counting every row of a large table takes a while).
-pub async fn collect_with(conn: &mut AsyncPgConnection, count_rows: bool) -> Result<Overview> {
+pub async fn collect_with(
+    conn: &mut AsyncPgConnection,
+    count_rows: bool,
+    foreign: &Foreign,
+) -> Result<Overview> {
     let server: Server = diesel::sql_query(SERVER)
         .get_result(conn)
         .await
         .context("Failed to read the server's version and the database's size")?;
     let tables = if count_rows {
         diesel::sql_query(TABLES)
+            .bind::<Array<Text>, _>(foreign.tables.iter().collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(foreign.schemas.iter().collect::<Vec<_>>())
             .load(conn)
             .await
             .context("Failed to count the tables' rows")?

@@ -12,6 +12,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use serde::Serialize;
 
 use crate::catalog::{Schema, introspect};
+use crate::foreign::Foreign;
 pub use diff::diff;
 pub use rename::Rename;
 
@@ -63,7 +64,57 @@ pub enum Hazard {
     Duplicates { columns: Vec<String> },
 }
 
+/// The kinds of hazard a person can accept one by one
+/// (`--accept-data-loss=type-change,not-null`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HazardKind {
+    /// Dropping a table of the project (never a foreign one: those are
+    /// never planned).
+    DropTable,
+    DropColumn,
+    /// A type change the new type may not hold.
+    TypeChange,
+    /// NOT NULL on a column holding NULLs, or a NOT NULL column without a
+    /// default added to a table with rows.
+    NotNull,
+    /// A unique key existing rows may violate.
+    Unique,
+}
+
+impl HazardKind {
+    pub const ALL: [Self; 5] = [
+        Self::DropTable,
+        Self::DropColumn,
+        Self::TypeChange,
+        Self::NotNull,
+        Self::Unique,
+    ];
+
+    /// The name the command line takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DropTable => "drop-table",
+            Self::DropColumn => "drop-column",
+            Self::TypeChange => "type-change",
+            Self::NotNull => "not-null",
+            Self::Unique => "unique",
+        }
+    }
+}
+
 impl Hazard {
+    /// Which kind of hazard this is.
+    pub fn kind(&self) -> HazardKind {
+        match self {
+            Self::DropTable => HazardKind::DropTable,
+            Self::DropColumn => HazardKind::DropColumn,
+            Self::LossyType { .. } => HazardKind::TypeChange,
+            Self::NullsInColumn | Self::NotNullWithoutDefault => HazardKind::NotNull,
+            Self::Duplicates { .. } => HazardKind::Unique,
+        }
+    }
+
     /// Whether the step loses data by its nature, whatever the rows; the
     /// others only fail when rows are in the way.
     pub fn loses_data(&self) -> bool {
@@ -153,6 +204,13 @@ impl Step {
         }
     }
 
+    /// Whether the step's hazard is of one of the `accepted` kinds.
+    pub fn is_accepted(&self, accepted: &[HazardKind]) -> bool {
+        self.hazard
+            .as_ref()
+            .is_some_and(|h| accepted.contains(&h.kind()))
+    }
+
     /// What the step risks, with the rows counted: for refusals.
     pub fn risk(&self) -> Option<String> {
         let hazard = self.hazard.as_ref()?;
@@ -238,6 +296,14 @@ impl Plan {
     pub fn destructive(&self) -> Vec<&Step> {
         self.steps().filter(|s| s.destructive).collect()
     }
+
+    /// The steps push refuses when only the hazards of the `accepted`
+    /// kinds are accepted.
+    pub fn refused(&self, accepted: &[HazardKind]) -> Vec<&Step> {
+        self.steps()
+            .filter(|s| s.destructive && !s.is_accepted(accepted))
+            .collect()
+    }
 }
 
 #[derive(QueryableByName)]
@@ -250,18 +316,21 @@ struct Count {
 /// `desired`. The rename hints are executed first, on `conn`, so the
 /// comparison sees the renamed tables and columns (and PostgreSQL's own
 /// text of every definition after the rename): run this in a transaction.
+/// The `foreign` tables are left out of both sides: no step touches them.
 pub async fn prepare(
     conn: &mut AsyncPgConnection,
     desired: &Schema,
     renames: &[Rename],
+    foreign: &Foreign,
 ) -> Result<Plan> {
-    let before = introspect(conn).await?;
+    let desired = &foreign.remove_from(desired);
+    let before = foreign.remove_from(&introspect(conn).await?);
     before.ensure_supported("the database")?;
     let renames = rename::apply(conn, &before, desired, renames).await?;
     let current = if renames.is_empty() {
         before
     } else {
-        introspect(conn).await?
+        foreign.remove_from(&introspect(conn).await?)
     };
     let mut changes = diff(&current, desired);
     for step in &mut changes {

@@ -19,7 +19,7 @@ pub async fn health(ctx: Ctx) -> Result<Markup> {
         .state
         .read(move |conn| {
             Box::pin(async move {
-                let overview = overview::collect_with(conn, false).await?;
+                let overview = overview::collect_with(conn, false, &Default::default()).await?;
                 let sizes = browse::table_sizes(conn, &schema).await?;
                 // Unavailable statistics are a message, not a failure; the
                 // check runs no statement that could fail the transaction.

@@ -7,6 +7,7 @@ use anyhow::Result;
 use chrono::Utc;
 use clap::Subcommand;
 use diesel_async::AsyncPgConnection;
+use schema_engine::foreign::Foreign;
 use schema_engine::inspect::activity::{self as engine_activity, Activity};
 use schema_engine::inspect::overview::{self as engine_overview, Overview};
 use schema_engine::inspect::queries::{self as engine_queries, Statement};
@@ -58,7 +59,13 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     {
         return watch(context, &mut conn, activity, interval).await;
     }
-    let report = inspect(&mut conn, args.command).await?;
+    // The overview marks the tables schema.sql declares foreign.
+    let foreign = if args.command.is_none() {
+        super::declared_foreign(None)?
+    } else {
+        Foreign::default()
+    };
+    let report = inspect_with(&mut conn, args.command, &foreign).await?;
     show(context, &report)
 }
 
@@ -104,10 +111,20 @@ pub async fn inspect(
     conn: &mut AsyncPgConnection,
     command: Option<InspectCommand>,
 ) -> Result<Report> {
+    inspect_with(conn, command, &Foreign::default()).await
+}
+
+/// [`inspect`], the overview marking the `foreign` tables.
+pub async fn inspect_with(
+    conn: &mut AsyncPgConnection,
+    command: Option<InspectCommand>,
+    foreign: &Foreign,
+) -> Result<Report> {
+    let foreign = foreign.clone();
     let found = read_only(conn, move |conn| -> ConnFuture<'_, Report, anyhow::Error> {
         Box::pin(async move {
             Ok(match command {
-                None => Report::Overview(engine_overview::collect(conn).await?),
+                None => Report::Overview(engine_overview::collect(conn, &foreign).await?),
                 Some(InspectCommand::Table(args)) => {
                     Report::Table(engine_table::browse(conn, &args.into()).await?)
                 }

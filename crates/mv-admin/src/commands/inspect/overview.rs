@@ -43,12 +43,15 @@ pub fn render(overview: &Overview) -> String {
     let width = terminal_width();
 
     out.push_str(&heading("Tables"));
-    let mut tables = Table::new(["TABLE", "ROWS", "SIZE"]).right(1).right(2);
+    let mut tables = Table::new(["TABLE", "ROWS", "SIZE", ""]).right(1).right(2);
     for table in &overview.tables {
         tables.push(vec![
             table.name.as_str().into(),
             table.row_count.to_string().into(),
             table.size.as_str().into(),
+            // Declared in schema.sql as someone else's: push, generate and
+            // schema.rs leave it alone.
+            if table.foreign { "foreign" } else { "" }.into(),
         ]);
     }
     out.push_str(&tables.render(width));
