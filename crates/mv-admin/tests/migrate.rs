@@ -332,7 +332,8 @@ async fn a_pending_rewrite_of_a_large_table_is_warned_about_before_it_runs() {
     set.write(
         FIRST,
         "CREATE TABLE big (id int PRIMARY KEY, n int);\n\
-         INSERT INTO big SELECT i, i FROM generate_series(1, 5000) i;\n",
+         INSERT INTO big SELECT i, i FROM generate_series(1, 5000) i;\n\
+         ANALYZE big;\n",
         None,
     );
     assert_eq!(
@@ -351,7 +352,9 @@ async fn a_pending_rewrite_of_a_large_table_is_warned_about_before_it_runs() {
     // A rewrite under ACCESS EXCLUSIVE.
     set.write(
         THIRD,
-        "-- n grows past int4\nALTER TABLE big\n    ALTER COLUMN n TYPE bigint;\n",
+        "-- n grows past int4\nALTER TABLE big\n    ALTER COLUMN n TYPE bigint;\n\
+         UPDATE big SET n = n + 1 WHERE id <= 10;\n\
+         UPDATE big SET n = n + 1 WHERE id > 0;\n",
         None,
     );
 
@@ -373,7 +376,14 @@ async fn a_pending_rewrite_of_a_large_table_is_warned_about_before_it_runs() {
         .lines()
         .filter(|l| l.starts_with("warning:"))
         .collect();
-    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    // The ALTER, and the UPDATE matching every row (not the one of ten).
+    assert_eq!(warnings.len(), 2, "{}", out.stderr);
+    assert!(
+        warnings[1].contains("line 5: `UPDATE big SET n = n + 1 WHERE id > 0`")
+            && warnings[1].contains("writes the matching rows of it"),
+        "{}",
+        warnings[1]
+    );
     for expected in [
         THIRD,
         "up.sql line 2",
@@ -405,7 +415,7 @@ async fn a_pending_rewrite_of_a_large_table_is_warned_about_before_it_runs() {
     .await;
     let document: serde_json::Value = serde_json::from_str(&out.stdout).expect("one document");
     let listed = document["warnings"].as_array().expect("warnings");
-    assert_eq!(listed.len(), 1, "{}", out.stdout);
+    assert_eq!(listed.len(), 2, "{}", out.stdout);
     assert_eq!(listed[0]["table"], "big");
     assert_eq!(listed[0]["effect"], "rewrite");
     assert!(

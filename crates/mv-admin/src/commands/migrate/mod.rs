@@ -227,6 +227,7 @@ fn lint(context: &Context, set: &MigrationSet) -> Result<()> {
         .flat_map(|m| {
             migrations::risk::classify_migration(m)
                 .into_iter()
+                .filter(migrations::RiskyStatement::blocks_by_itself)
                 .map(|s| (m.name.clone(), s))
         })
         .collect();
@@ -251,6 +252,7 @@ fn lint(context: &Context, set: &MigrationSet) -> Result<()> {
                     migrations::risk::Effect::Scan => "scans",
                     migrations::risk::Effect::IndexBuild => "indexes",
                     migrations::risk::Effect::WriteAll => "writes every row of",
+                    migrations::risk::Effect::WriteMatching => "writes the matching rows of",
                 },
                 s.reason,
                 s.blocks
