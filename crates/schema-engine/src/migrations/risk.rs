@@ -556,7 +556,7 @@ async fn matching_rows(conn: &mut AsyncPgConnection, from_where: &str) -> Option
         .load(conn)
         .await
         .ok()?;
-    let top = &plan.iter().next()?.line;
+    let top = plan.into_iter().next()?.line;
     let digits: String = top
         .split(" rows=")
         .nth(1)?
@@ -578,12 +578,12 @@ struct Count {
 pub async fn assess(
     conn: &mut AsyncPgConnection,
     set: &MigrationSet,
-    versions: impl IntoIterator<Item = &str>,
+    versions: &[String],
     warn_rows: u64,
 ) -> Result<Vec<RiskWarning>, MigrateError> {
     let mut warnings = Vec::new();
     for version in versions {
-        let Some(migration) = set.get(version) else {
+        let Some(migration) = set.get(version.as_str()) else {
             continue;
         };
         for statement in classify_migration(migration) {

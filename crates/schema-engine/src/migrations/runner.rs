@@ -308,8 +308,8 @@ pub async fn migrate(
 
         let mut report = Report::default();
         if let Some(warn_rows) = options.warn_rows {
-            let pending = status.pending.iter().map(|p| p.version.as_str());
-            report.warnings = super::risk::assess(conn, set, pending, warn_rows).await?;
+            let pending: Vec<String> = status.pending.iter().map(|p| p.version.clone()).collect();
+            report.warnings = super::risk::assess(conn, set, &pending, warn_rows).await?;
             if !report.warnings.is_empty() {
                 if options.strict {
                     return Err(MigrateError::Risky(report.warnings));

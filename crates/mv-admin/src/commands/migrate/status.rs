@@ -15,8 +15,8 @@ pub async fn run(
     engine: &super::EngineArgs,
 ) -> Result<()> {
     let status = status(conn, set).await?;
-    let pending = status.pending.iter().map(|p| p.version.as_str());
-    let warnings = migrations::risk::assess(conn, set, pending, engine.warn_rows).await?;
+    let pending: Vec<String> = status.pending.iter().map(|p| p.version.clone()).collect();
+    let warnings = migrations::risk::assess(conn, set, &pending, engine.warn_rows).await?;
     if context.json {
         let mut value = serde_json::to_value(&status)?;
         value["warnings"] = serde_json::to_value(&warnings)?;
