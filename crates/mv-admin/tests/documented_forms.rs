@@ -105,6 +105,32 @@ struct Id {
     id: String,
 }
 
+/// The words of a form as a shell reads them: a double-quoted part
+/// (`--backup-elsewhere "Neon branch pre-adopt"`) is one word.
+fn words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let (mut word, mut quoted, mut started) = (String::new(), false, false);
+    for c in text.chars() {
+        match c {
+            '"' => (quoted, started) = (!quoted, true),
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                }
+                started = false;
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        words.push(word);
+    }
+    words
+}
+
 struct Runner {
     db: TestDatabase,
     workspace: Workspace,
@@ -145,8 +171,9 @@ impl Runner {
             text.replace_range(open..=close, &value);
         }
         let migrations = self.workspace.migrations().display().to_string();
-        text.split_whitespace()
-            .map(|word| match word {
+        words(&text)
+            .iter()
+            .map(|word| match word.as_str() {
                 "N" => "1".to_string(),
                 "VERSION" => "20261125000002".to_string(),
                 "TEXT" => "checked".to_string(),
@@ -203,6 +230,10 @@ fn the_readme_forms_are_found_and_expanded() {
             "{expected} in {forms:#?}"
         );
     }
+    assert_eq!(
+        words("adopt --backup-elsewhere \"Neon branch\" --x"),
+        ["adopt", "--backup-elsewhere", "Neon branch", "--x"]
+    );
     assert_eq!(
         expand("a [--x N] b|c"),
         ["a b", "a c", "a --x N b", "a --x N c"]
