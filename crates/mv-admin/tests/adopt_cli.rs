@@ -173,12 +173,78 @@ async fn adopt_needs_a_backup() {
 }
 
 #[tokio::test]
+async fn adopt_takes_only_a_checked_dump_of_this_database() {
+    let db = resolved().await;
+    let other = resolved().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut conn = db.connect().await;
+    let before = database_state(&mut conn).await;
+
+    // A file that is not a dump the project made.
+    std::fs::write(dir.path().join("fake.dump"), b"a dump").expect("a file");
+    let out = run(&db, dir.path(), &["adopt", "--backup", "fake.dump"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("fake.dump") && out.stderr.contains("no manifest"),
+        "{}",
+        out.stderr
+    );
+
+    // A real dump whose file was changed since.
+    let out = run(&db, dir.path(), &["db", "dump", "changed.dump"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let mut bytes = std::fs::read(dir.path().join("changed.dump")).expect("dump");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(dir.path().join("changed.dump"), bytes).expect("changed");
+    let out = run(&db, dir.path(), &["adopt", "--backup", "changed.dump"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("damaged"), "{}", out.stderr);
+
+    // A real dump of another database.
+    let out = run(&other, dir.path(), &["db", "dump", "other.dump"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let out = run(&db, dir.path(), &["adopt", "--backup", "other.dump"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("other.dump")
+            && out.stderr.contains("it is a dump of the database")
+            && out.stderr.contains(other.name()),
+        "{}",
+        out.stderr
+    );
+
+    // This database's dump, but too old for the limit.
+    let out = run(&db, dir.path(), &["db", "dump", "db.dump"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let out = run(
+        &db,
+        dir.path(),
+        &["adopt", "--backup", "db.dump", "--backup-max-age", "1s"],
+    )
+    .await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("--backup-max-age"), "{}", out.stderr);
+
+    assert!(!dir.path().join("adopt-rollback.sql").exists());
+    assert_eq!(database_state(&mut conn).await, before);
+}
+
+#[tokio::test]
 async fn adopt_then_migrate_gives_a_working_database() {
     let db = resolved().await;
     let dir = tempfile::tempdir().expect("dir");
-    std::fs::write(dir.path().join("db.dump"), b"a dump").expect("a dump file");
+    let out = run(&db, dir.path(), &["db", "dump", "db.dump"]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let out = run(&db, dir.path(), &["adopt", "--backup", "db.dump"]).await;
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("mv-admin db dump of")
+            && out.stderr.contains("checked against its manifest"),
+        "{}",
+        out.stderr
+    );
     for expected in [
         "Converted (live mode)",
         "recorded 2026-11-25-000001_create_schema as applied",

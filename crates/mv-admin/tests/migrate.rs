@@ -327,6 +327,158 @@ async fn an_older_migration_added_after_a_newer_one_is_refused_unless_allowed() 
 }
 
 #[tokio::test]
+async fn a_pending_rewrite_of_a_large_table_is_warned_about_before_it_runs() {
+    let (db, set, dir) = empty_with_migrations().await;
+    set.write(
+        FIRST,
+        "CREATE TABLE big (id int PRIMARY KEY, n int);\n\
+         INSERT INTO big SELECT i, i FROM generate_series(1, 5000) i;\n\
+         ANALYZE big;\n",
+        None,
+    );
+    assert_eq!(
+        run(&db, &["migrate", "--migrations-dir", &dir]).await.code,
+        Some(0)
+    );
+    // The online forms: no warning.
+    set.write(
+        SECOND,
+        "CREATE INDEX CONCURRENTLY big_n ON big (n);\n\
+         ALTER TABLE big ADD CONSTRAINT big_n_check CHECK (n > 0) NOT VALID;\n\
+         ALTER TABLE big VALIDATE CONSTRAINT big_n_check;\n",
+        None,
+    )
+    .metadata(SECOND, "run_in_transaction = false\n");
+    // A rewrite under ACCESS EXCLUSIVE.
+    set.write(
+        THIRD,
+        "-- n grows past int4\nALTER TABLE big\n    ALTER COLUMN n TYPE bigint;\n\
+         UPDATE big SET n = n + 1 WHERE id <= 10;\n\
+         UPDATE big SET n = n + 1 WHERE id > 0;\n",
+        None,
+    );
+
+    let out = run(
+        &db,
+        &[
+            "migrate",
+            "status",
+            "--migrations-dir",
+            &dir,
+            "--warn-rows",
+            "1000",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    // The ALTER, and the UPDATE matching every row (not the one of ten).
+    assert_eq!(warnings.len(), 2, "{}", out.stderr);
+    assert!(
+        warnings[1].contains("line 5: `UPDATE big SET n = n + 1 WHERE id > 0`")
+            && warnings[1].contains("writes the matching rows of it"),
+        "{}",
+        warnings[1]
+    );
+    for expected in [
+        THIRD,
+        "up.sql line 2",
+        "`ALTER TABLE big ALTER COLUMN n TYPE bigint`",
+        "ACCESS EXCLUSIVE on big",
+        "rewrites",
+        "rows, ",
+        "kB",
+        "reads and writes wait",
+    ] {
+        assert!(
+            warnings[0].contains(expected),
+            "{expected:?} in {}",
+            warnings[0]
+        );
+    }
+    let out = run(
+        &db,
+        &[
+            "--json",
+            "migrate",
+            "status",
+            "--migrations-dir",
+            &dir,
+            "--warn-rows",
+            "1000",
+        ],
+    )
+    .await;
+    let document: serde_json::Value = serde_json::from_str(&out.stdout).expect("one document");
+    let listed = document["warnings"].as_array().expect("warnings");
+    assert_eq!(listed.len(), 2, "{}", out.stdout);
+    assert_eq!(listed[0]["table"], "big");
+    assert_eq!(listed[0]["effect"], "rewrite");
+    assert!(
+        listed[0]["rows"].as_i64().expect("rows") >= 1000,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        listed[0]["bytes"].as_i64().expect("bytes") > 0,
+        "{}",
+        out.stdout
+    );
+
+    // Under the threshold: quiet.
+    let out = run(&db, &["migrate", "status", "--migrations-dir", &dir]).await;
+    assert!(!out.stderr.contains("warning:"), "{}", out.stderr);
+
+    // --strict refuses before anything runs; lint names it without a database.
+    let out = run(
+        &db,
+        &[
+            "migrate",
+            "--migrations-dir",
+            &dir,
+            "--warn-rows",
+            "1000",
+            "--strict",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("--strict"), "{}", out.stderr);
+    let mut conn = db.connect().await;
+    assert_eq!(count(&mut conn, APPLIED).await, 1);
+    let out = run(&db, &["migrate", "lint", "--migrations-dir", &dir]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!("{THIRD}/up.sql:2:")) && !out.stdout.contains(SECOND),
+        "{}",
+        out.stdout
+    );
+
+    // Without --strict it warns, then applies; the report carries the warning.
+    let out = run(
+        &db,
+        &[
+            "--json",
+            "migrate",
+            "--migrations-dir",
+            &dir,
+            "--warn-rows",
+            "1000",
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("warning: "), "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("one document");
+    assert_eq!(report["warnings"][0]["table"], "big", "{}", out.stdout);
+    assert_eq!(count(&mut conn, APPLIED).await, 3);
+}
+
+#[tokio::test]
 async fn a_migration_failing_at_its_third_statement_leaves_nothing_of_itself() {
     let (db, set, dir) = empty_with_migrations().await;
     set.write(FIRST, "CREATE TABLE first (id int);\n", None);

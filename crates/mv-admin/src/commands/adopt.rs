@@ -31,9 +31,13 @@ pub struct Args {
     /// wait.
     #[arg(long)]
     pub window: bool,
-    /// A dump of this database made by the project's backup command.
+    /// A dump of this database made by `mv-admin db dump`: checked against
+    /// its manifest, its database and its age before anything changes.
     #[arg(long, value_name = "FILE", conflicts_with = "backup_elsewhere")]
     pub backup: Option<PathBuf>,
+    /// A --backup dump older than this is refused; `0` accepts any age.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::commands::migrate::limit)]
+    pub backup_max_age: crate::commands::migrate::Limit,
     /// Convert without a dump file, naming the backup you made another way
     /// (a Neon branch, a provider snapshot).
     #[arg(long, value_name = "WHAT")]
@@ -158,7 +162,8 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         (None, None) => return Err(adopt::AdoptError::NoBackup.into()),
     };
     // Before anything is written.
-    backup.describe()?;
+    let described = backup.check(&config, args.backup_max_age.0).await?;
+    eprintln!("{described}");
     std::fs::write(&args.rollback_file, &assessment.rollback_sql).with_context(|| {
         format!(
             "Failed to write the rollback script to {}",
@@ -172,6 +177,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
     let options = Options {
         lock_timeout: args.lock_timeout,
         batch_rows: args.batch_rows,
+        backup_max_age: args.backup_max_age.0,
         observer: Some(Arc::new(print_event)),
         ..Options::new(assessment.mode, backup)
     };

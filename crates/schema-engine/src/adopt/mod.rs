@@ -114,27 +114,140 @@ pub enum Backup {
     Elsewhere(String),
 }
 
+/// A dump older than this is refused unless adopt is told otherwise.
+pub const DEFAULT_BACKUP_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// drizzle-kit's history, which adopt never changes: a dump holding the
+/// same rows in it is a dump of this database.
+const DRIZZLE_HISTORY: (&str, &str) = ("drizzle", "__drizzle_migrations");
+
 impl Backup {
-    /// One line for the log and the output; refuses a backup file that is
-    /// missing or empty.
-    pub fn describe(&self) -> Result<String, AdoptError> {
+    /// One line for the log and the output. A dump file must be one
+    /// `mv-admin db dump` made (its manifest present, its files as the
+    /// manifest says), hold schema and rows, be of this database (the same
+    /// name, the app's tables, drizzle's history with the same rows) and be
+    /// no older than `max_age` (`None`: any age); the line says its age.
+    pub async fn check(
+        &self,
+        config: &DbConfig,
+        max_age: Option<Duration>,
+    ) -> Result<String, AdoptError> {
         match self {
-            Self::File(path) => {
-                let size = std::fs::metadata(path)
-                    .map(|m| m.len())
-                    .map_err(|e| AdoptError::BadBackup(format!("{}: {e}", path.display())))?;
-                if size == 0 {
-                    return Err(AdoptError::BadBackup(format!(
-                        "{} is empty",
-                        path.display()
-                    )));
-                }
-                Ok(format!("backup file {} ({size} bytes)", path.display()))
-            }
+            Self::File(path) => check_dump(config, path, max_age).await,
             Self::Elsewhere(what) if what.trim().is_empty() => Err(AdoptError::NoBackup),
             Self::Elsewhere(what) => Ok(format!("backup elsewhere: {}", what.trim())),
         }
     }
+}
+
+async fn check_dump(
+    config: &DbConfig,
+    path: &std::path::Path,
+    max_age: Option<Duration>,
+) -> Result<String, AdoptError> {
+    let shown = path.display();
+    let bad = |why: String| AdoptError::BadBackup(format!("{shown}: {why}"));
+    let with_causes = |e: &dyn std::error::Error| {
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            text.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        text
+    };
+    std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    let manifest = crate::backup::check_dump(path).await.map_err(|e| {
+        bad(format!(
+            "{}; adopt takes a dump made by `mv-admin db dump`, checked against its manifest",
+            with_causes(&e)
+        ))
+    })?;
+    if manifest.content != crate::backup::Content::All {
+        return Err(bad(format!(
+            "the dump holds {} only; take a whole one with `mv-admin db dump`",
+            if manifest.content.has_data() {
+                "rows"
+            } else {
+                "the schema"
+            }
+        )));
+    }
+    let history = manifest
+        .tables
+        .iter()
+        .find(|t| (t.schema.as_str(), t.name.as_str()) == DRIZZLE_HISTORY);
+    let probe = history.cloned().unwrap_or(crate::backup::TableDigest {
+        schema: DRIZZLE_HISTORY.0.to_string(),
+        name: DRIZZLE_HISTORY.1.to_string(),
+        rows: None,
+        digest: None,
+        hashed: None,
+    });
+    let (database, now) = crate::backup::describe_table(config, &probe)
+        .await
+        .map_err(|e| {
+            bad(format!(
+                "cannot compare it with the database: {}",
+                with_causes(&e)
+            ))
+        })?;
+    if manifest.database != database {
+        return Err(bad(format!(
+            "it is a dump of the database {:?}, not of this one ({database:?})",
+            manifest.database
+        )));
+    }
+    let missing: Vec<&str> = APP_TABLES
+        .into_iter()
+        .filter(|name| {
+            !manifest
+                .tables
+                .iter()
+                .any(|t| t.schema == "public" && t.name == *name)
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(bad(format!(
+            "the dump does not hold the app's table(s) {}, so it is not a dump of this database as the TypeScript app left it",
+            missing.join(", ")
+        )));
+    }
+    match (history, now) {
+        (Some(dumped), Some(now)) if dumped.rows != now.rows || dumped.digest != now.digest => {
+            return Err(bad(format!(
+                "drizzle's history (drizzle.__drizzle_migrations) in the dump ({} rows) differs from this database's ({} rows), so it is a dump of another database",
+                dumped.rows.unwrap_or(0),
+                now.rows.unwrap_or(0)
+            )));
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(bad(
+                "one of the dump and this database has drizzle's history (drizzle.__drizzle_migrations) and the other has not, so it is a dump of another database".to_string(),
+            ));
+        }
+        _ => {}
+    }
+    let age = (chrono::Utc::now() - manifest.created_at)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    let age_text = humantime::format_duration(Duration::from_secs(age.as_secs())).to_string();
+    if let Some(max_age) = max_age
+        && age > max_age
+    {
+        return Err(bad(format!(
+            "the dump was made {} ({age_text} ago), longer ago than --backup-max-age {}; take a fresh one with `mv-admin db dump`",
+            manifest.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            humantime::format_duration(max_age)
+        )));
+    }
+    Ok(format!(
+        "backup file {shown} (mv-admin db dump of {} made {}, {age_text} old, {} rows in {} tables, checked against its manifest)",
+        manifest.database,
+        manifest.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        manifest.rows(),
+        manifest.tables.len()
+    ))
 }
 
 /// Why adopt stopped.

@@ -62,6 +62,8 @@ pub type Observer = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 pub struct Options {
     pub mode: Mode,
     pub backup: Backup,
+    /// A backup file older than this is refused (`None`: any age).
+    pub backup_max_age: Option<Duration>,
     /// lock_timeout of each short step; a busy lock is tried again.
     pub lock_timeout: Duration,
     /// How many times a short step tries its lock.
@@ -80,6 +82,7 @@ impl Options {
         Self {
             mode,
             backup,
+            backup_max_age: Some(super::DEFAULT_BACKUP_MAX_AGE),
             lock_timeout: Duration::from_millis(500),
             attempts: 40,
             batch_rows: 2_000,
@@ -100,6 +103,7 @@ impl std::fmt::Debug for Options {
         f.debug_struct("Options")
             .field("mode", &self.mode)
             .field("backup", &self.backup)
+            .field("backup_max_age", &self.backup_max_age)
             .field("lock_timeout", &self.lock_timeout)
             .field("attempts", &self.attempts)
             .field("batch_rows", &self.batch_rows)
@@ -174,7 +178,7 @@ pub async fn convert(
     assessment: &Assessment,
     options: &Options,
 ) -> Result<Outcome, AdoptError> {
-    let backup = options.backup.describe()?;
+    let backup = options.backup.check(config, options.backup_max_age).await?;
     if !assessment.blockers.is_empty() {
         return Err(AdoptError::Blocked(assessment.blockers.clone()));
     }

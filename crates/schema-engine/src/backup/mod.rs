@@ -27,7 +27,8 @@ pub use manifest::{
     AppliedMigration, FileDigest, MANIFEST_VERSION, Manifest, TableDigest, manifest_path, prune,
 };
 pub use restore::{
-    Checked, RestoreOptions, Restored, Target, Verified, check, compare, restore, verify,
+    Checked, RestoreOptions, Restored, Target, Verified, check, check_dump, compare,
+    describe_table, restore, verify,
 };
 
 /// How the dump is stored.

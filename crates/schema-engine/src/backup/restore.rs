@@ -153,6 +153,36 @@ pub async fn verify(
     .await
 }
 
+/// Reads the manifest beside the dump at `dump` and checks the dump's
+/// files against it (sizes and SHA-256), restoring nothing: the cheap part
+/// of `verify`.
+pub async fn check_dump(dump: &Path) -> Result<Manifest> {
+    read_and_check(dump, None).await
+}
+
+/// The database of `config` as a dump's manifest would describe it: its
+/// name, and the rows and digest of the table `schema.name` hashed as the
+/// manifest's `table` was (`None` when there is no such table).
+pub async fn describe_table(
+    config: &DbConfig,
+    table: &TableDigest,
+) -> Result<(String, Option<TableDigest>)> {
+    let client = db::connect_client(config).await?;
+    digest::prepare_session(&client).await?;
+    let database = current_database(&client).await?;
+    let found = digest::tables(&client).await?;
+    if !found.contains(&(table.schema.clone(), table.name.clone())) {
+        return Ok((database, None));
+    }
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .context("Failed to start a read-only transaction")?;
+    let digest = digest::digest(&client, &table.schema, &table.name, table.hashed.as_deref()).await;
+    let _ = client.batch_execute("ROLLBACK").await;
+    Ok((database, Some(digest?)))
+}
+
 async fn read_and_check(dump: &Path, observer: Option<&Observer>) -> Result<Manifest> {
     let manifest = Manifest::for_dump(dump)?;
     notify(observer, Event::Step("checking the files' SHA-256"));

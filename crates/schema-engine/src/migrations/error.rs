@@ -28,6 +28,12 @@ pub enum MigrateError {
     /// Applied migrations whose `up.sql` changed since.
     #[error("{}", list(.0, Changed::describe))]
     Changed(Vec<Changed>),
+    /// Pending statements block a large table, and the run was strict.
+    #[error(
+        "refused before anything ran (--strict): {}; run them in a window, or make them online (CONCURRENTLY, NOT VALID then VALIDATE, a backfill in batches)",
+        list(.0, super::RiskWarning::describe)
+    )]
+    Risky(Vec<super::RiskWarning>),
     /// Pending migrations older than the newest applied one.
     #[error(
         "migration {} is older than the newest applied migration {newest_applied} and would run out of order; pass --allow-out-of-order if it is independent of the newer ones",

@@ -6,6 +6,7 @@
 //! - `history`: the bookkeeping tables beside Diesel's.
 //! - `status`: applied, pending, changed, missing and failed migrations.
 //! - `data_loss`: what a revert would delete.
+//! - `risk`: pending statements that would block a large table.
 //! - `runner`: `migrate`, `revert`, `redo`, `accept_edit`, `resolve`.
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ mod data_loss;
 mod error;
 pub(crate) mod history;
 pub(crate) mod lock;
+pub mod risk;
 mod runner;
 mod session;
 mod source;
@@ -27,6 +29,7 @@ mod status;
 pub use data_loss::DataLoss;
 pub use error::{Location, MigrateError, Outcome, StatementFailure};
 pub use lock::{APPLICATION_NAME, LOCK_KEY, LockHolder};
+pub use risk::{RiskWarning, RiskyStatement};
 pub(crate) use runner::describe_db_error;
 pub use runner::{
     DataLossPolicy, Done, Report, Resolution, accept_edit, migrate, redo, resolve, revert, status,
@@ -105,6 +108,8 @@ pub enum Event<'a> {
     Adopted { versions: &'a [String] },
     /// Applied migrations that this binary does not know.
     Missing { versions: &'a [String] },
+    /// Pending migrations hold statements that block a large table.
+    Risky { warnings: &'a [RiskWarning] },
     /// A migration starts.
     Starting { name: &'a str, direction: Direction },
     /// A migration finished.
@@ -131,6 +136,11 @@ pub struct Options {
     pub statement_timeout: Option<Duration>,
     /// Apply pending migrations older than the newest applied one.
     pub allow_out_of_order: bool,
+    /// Warn before a pending statement that blocks a table holding at
+    /// least this many rows (default 100,000; `None`: do not look).
+    pub warn_rows: Option<u64>,
+    /// Refuse to run, instead of warning, when there is such a statement.
+    pub strict: bool,
     /// Told of progress.
     pub observer: Option<Observer>,
 }
@@ -142,6 +152,8 @@ impl Default for Options {
             lock_timeout: Some(Duration::from_secs(5)),
             statement_timeout: Some(Duration::from_secs(600)),
             allow_out_of_order: false,
+            warn_rows: Some(risk::DEFAULT_WARN_ROWS),
+            strict: false,
             observer: None,
         }
     }
@@ -154,6 +166,8 @@ impl std::fmt::Debug for Options {
             .field("lock_timeout", &self.lock_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("allow_out_of_order", &self.allow_out_of_order)
+            .field("warn_rows", &self.warn_rows)
+            .field("strict", &self.strict)
             .finish_non_exhaustive()
     }
 }

@@ -34,6 +34,9 @@ pub struct Report {
     pub reverted: Vec<Done>,
     /// Applied, oldest first.
     pub applied: Vec<Done>,
+    /// Statements of the pending migrations that blocked a large table
+    /// (warned about before they ran).
+    pub warnings: Vec<super::RiskWarning>,
 }
 
 impl Report {
@@ -304,6 +307,18 @@ pub async fn migrate(
         )?;
 
         let mut report = Report::default();
+        if let Some(warn_rows) = options.warn_rows {
+            let pending: Vec<String> = status.pending.iter().map(|p| p.version.clone()).collect();
+            report.warnings = super::risk::assess(conn, set, &pending, warn_rows).await?;
+            if !report.warnings.is_empty() {
+                if options.strict {
+                    return Err(MigrateError::Risky(report.warnings));
+                }
+                options.notify(Event::Risky {
+                    warnings: &report.warnings,
+                });
+            }
+        }
         let unrecorded: Vec<&SourceMigration> = status
             .unrecorded()
             .filter_map(|a| set.get(&a.version))

@@ -49,6 +49,10 @@ pub enum MigrateCommand {
     /// Say what became of a migration that failed or was interrupted outside
     /// a transaction, so migrations can run again.
     Resolve(resolve::Args),
+    /// List every statement of the migrations that would lock a table
+    /// while it rewrites or scans it, whatever its size (no database is
+    /// read); exits 1 when there is one.
+    Lint,
 }
 
 /// The settings every migrate command shares.
@@ -73,6 +77,17 @@ pub struct EngineArgs {
     /// built into this binary.
     #[arg(long, global = true, value_name = "DIR")]
     pub migrations_dir: Option<PathBuf>,
+
+    /// Warn before a pending statement that locks a table holding at least
+    /// N rows (estimated) while it rewrites or scans it; `0` warns for any
+    /// table that exists.
+    #[arg(long, global = true, value_name = "N", default_value_t = migrations::risk::DEFAULT_WARN_ROWS)]
+    pub warn_rows: u64,
+
+    /// Refuse (exit 1) instead of warning: `migrate` runs nothing, `status`
+    /// and `lint` fail.
+    #[arg(long, global = true)]
+    pub strict: bool,
 }
 
 /// A duration, or none (`0`).
@@ -92,6 +107,8 @@ impl EngineArgs {
             lock_timeout: self.migration_lock_timeout.0,
             statement_timeout: self.migration_statement_timeout.0,
             allow_out_of_order,
+            warn_rows: Some(self.warn_rows),
+            strict: self.strict,
             observer: Some(Arc::new(print_event)),
         }
     }
@@ -122,6 +139,11 @@ fn print_event(event: &Event<'_>) {
             "warning: applied migrations unknown to this binary: {} (see `mv-admin migrate status`)",
             versions.join(", ")
         ),
+        Event::Risky { warnings } => {
+            for warning in *warnings {
+                eprintln!("warning: {}", warning.describe());
+            }
+        }
         Event::Starting { name, direction } => eprintln!(
             "{} {name}",
             match direction {
@@ -168,6 +190,9 @@ pub fn version_arg(value: &str) -> Result<String, String> {
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
     let set = args.engine.migration_set()?;
+    if let Some(MigrateCommand::Lint) = args.command {
+        return lint(context, &set);
+    }
     let mut conn = context.connect_direct().await?;
     let options = args.engine.options(args.allow_out_of_order);
     match args.command {
@@ -176,7 +201,8 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
             print_report(context, &report)?;
             Ok(())
         }
-        Some(MigrateCommand::Status) => status::run(context, &mut conn, &set).await,
+        Some(MigrateCommand::Status) => status::run(context, &mut conn, &set, &args.engine).await,
+        Some(MigrateCommand::Lint) => unreachable!("lint reads no database"),
         Some(MigrateCommand::Revert(revert)) => {
             revert::run(context, &mut conn, &set, &options, revert, false).await
         }
@@ -189,6 +215,63 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         Some(MigrateCommand::Resolve(resolve)) => {
             resolve::run(context, &mut conn, &options, resolve).await
         }
+    }
+}
+
+/// `migrate lint`: every statement that would block a large table, in
+/// every migration, on tables the same file does not create.
+fn lint(context: &Context, set: &MigrationSet) -> Result<()> {
+    let found: Vec<(String, migrations::RiskyStatement)> = set
+        .migrations()
+        .iter()
+        .flat_map(|m| {
+            migrations::risk::classify_migration(m)
+                .into_iter()
+                .filter(migrations::RiskyStatement::blocks_by_itself)
+                .map(|s| (m.name.clone(), s))
+        })
+        .collect();
+    if context.json {
+        let found: Vec<_> = found
+            .iter()
+            .map(|(migration, statement)| {
+                serde_json::json!({ "migration": migration, "statement": statement })
+            })
+            .collect();
+        say!("{}", serde_json::json!({ "risky": found }));
+    } else {
+        for (migration, s) in &found {
+            say!(
+                "{migration}/up.sql:{}: `{}` takes {} on {} while it {} it ({}); {} wait on a large table",
+                s.line,
+                s.statement,
+                s.lock,
+                s.table,
+                match s.effect {
+                    migrations::risk::Effect::Rewrite => "rewrites",
+                    migrations::risk::Effect::Scan => "scans",
+                    migrations::risk::Effect::IndexBuild => "indexes",
+                    migrations::risk::Effect::WriteAll => "writes every row of",
+                    migrations::risk::Effect::WriteMatching => "writes the matching rows of",
+                },
+                s.reason,
+                s.blocks
+            );
+        }
+    }
+    if found.is_empty() {
+        if !context.json {
+            say!(
+                "no migration holds a statement that blocks a table while it rewrites or scans it ({} checked)",
+                set.migrations().len()
+            );
+        }
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "{} statement(s) would block a large table; make them online (CONCURRENTLY, NOT VALID then VALIDATE CONSTRAINT, a backfill in batches) or split them out",
+            found.len()
+        ))
     }
 }
 

@@ -12,12 +12,25 @@ pub async fn run(
     context: &Context,
     conn: &mut AsyncPgConnection,
     set: &MigrationSet,
+    engine: &super::EngineArgs,
 ) -> Result<()> {
     let status = status(conn, set).await?;
+    let pending: Vec<String> = status.pending.iter().map(|p| p.version.clone()).collect();
+    let warnings = migrations::risk::assess(conn, set, &pending, engine.warn_rows).await?;
     if context.json {
-        say!("{}", serde_json::to_string(&status)?);
+        let mut value = serde_json::to_value(&status)?;
+        value["warnings"] = serde_json::to_value(&warnings)?;
+        say!("{}", serde_json::to_string(&value)?);
     } else {
         print!("{}", render(&status));
+    }
+    for warning in &warnings {
+        eprintln!("warning: {}", warning.describe());
+    }
+    if engine.strict && !warnings.is_empty() {
+        return Err(anyhow::Error::new(migrations::MigrateError::Risky(
+            warnings,
+        )));
     }
     Ok(())
 }
