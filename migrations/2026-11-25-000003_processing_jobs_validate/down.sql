@@ -1,2 +1,2 @@
--- Nothing to undo: the reverse of 000002 drops the columns this filled
--- and the constraints it validated.
+-- Nothing to undo: the reverse of 000002 drops the constraints this
+-- validated.

@@ -448,7 +448,8 @@ pub async fn fail(
     })
 }
 
-/// Gives back every video whose lease has expired: pending again after its
+/// Gives back every video whose lease has expired (or that has none: one
+/// left in processing before the pipeline existed): pending again after its
 /// backoff while it has attempts left, else failed for good; either way with
 /// [`LEASE_EXPIRED`] as its last error. Rows being written at this moment
 /// are skipped; the next rescue sees them.
@@ -461,7 +462,13 @@ pub async fn rescue(conn: &mut AsyncPgConnection, policy: &RetryPolicy) -> Resul
                     .field(video_summary::processing_status)
                     .eq(ProcessingStatus::Processing),
             )
-            .filter(picked.field(video_summary::lease_expires_at).lt(now))
+            // Without a lease: left in processing before leases existed.
+            .filter(
+                picked
+                    .field(video_summary::lease_expires_at)
+                    .lt(now)
+                    .or(picked.field(video_summary::lease_expires_at).is_null()),
+            )
             .select(picked.field(video_summary::id))
             .for_update()
             .skip_locked();
@@ -566,7 +573,8 @@ pub async fn stats(conn: &mut AsyncPgConnection) -> Result<QueueStats> {
                     count(*) FILTER (WHERE processing_status = 'failed') AS failed,
                     count(*) FILTER (WHERE processing_status = 'pending' AND retry_after > now())
                         AS waiting_to_retry,
-                    count(*) FILTER (WHERE processing_status = 'processing' AND lease_expires_at < now())
+                    count(*) FILTER (WHERE processing_status = 'processing'
+                                     AND (lease_expires_at < now() OR lease_expires_at IS NULL))
                         AS expired_leases,
                     min(created_at) FILTER (WHERE processing_status = 'pending') AS oldest_pending,
                     now() AS checked_at

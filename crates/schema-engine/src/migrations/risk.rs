@@ -763,14 +763,10 @@ COMMENT ON COLUMN t.n IS 'x';";
                 by_count.push((migration.name.clone(), statement.matching));
             }
         }
-        // Only 000003's UPDATE of the videos in processing, whose row locks
-        // last to its commit: how long depends on how many there are.
-        assert_eq!(
-            by_count,
-            [(
-                "2026-11-25-000003_processing_jobs_validate".to_string(),
-                Some("video_summary WHERE processing_status = 'processing'".to_string())
-            )]
+        // None depends on the data either (000003 writes no row).
+        assert!(
+            by_count.iter().all(|(_, matching)| matching.is_none()),
+            "{by_count:?}"
         );
     }
 }
