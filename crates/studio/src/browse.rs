@@ -6,7 +6,7 @@ use diesel::QueryableByName;
 use diesel::pg::Pg;
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use schema_engine::catalog::{Column, Schema, Table};
+use schema_engine::catalog::{Column, ConstraintKind, Schema, Table};
 
 use crate::error::{Result, StudioError};
 
@@ -324,6 +324,55 @@ fn conditions(table: &Table, listing: &Listing, sql: &mut Sql) -> Result<Vec<Str
     Ok(clauses)
 }
 
+/// Whether an index (or a primary key or unique constraint) starts with
+/// `column`: a page sorted by it is then read in index order, not sorted.
+pub fn leads_an_index(table: &Table, column: &str) -> bool {
+    let first = |columns: &[String]| columns.first().is_some_and(|c| c == column);
+    table
+        .indexes
+        .iter()
+        .any(|index| first(&index.plain_columns))
+        || table.constraints.iter().any(|constraint| {
+            matches!(
+                constraint.kind,
+                ConstraintKind::PrimaryKey | ConstraintKind::Unique
+            ) && first(&constraint.columns)
+        })
+}
+
+/// Whether a page of a table of `estimated_rows` may be sorted by `column`:
+/// on a large table only when an index starts with it or a filter narrows
+/// the rows, since PostgreSQL would otherwise read and sort every row for
+/// each page.
+pub fn sort_allowed(table: &Table, column: &str, filtered: bool, estimated_rows: i64) -> bool {
+    estimated_rows <= EXACT_COUNT_LIMIT || filtered || leads_an_index(table, column)
+}
+
+/// Refuses a listing sorted as [`sort_allowed`] does not allow.
+pub fn check_sort(table: &Table, listing: &Listing, estimated_rows: i64) -> Result<()> {
+    match &listing.sort {
+        Some(sort)
+            if !sort_allowed(table, sort, !listing.conditions.is_empty(), estimated_rows) =>
+        {
+            Err(StudioError::BadRequest(format!(
+                "{} has about {estimated_rows} rows and no index starts with {sort}, so each \
+                 page sorted by it would sort the whole table; filter the rows first, or sort \
+                 by a column an index starts with",
+                table.name
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The planner's row estimate of a table (-1 before its first ANALYZE).
+pub async fn estimated_rows(conn: &mut AsyncPgConnection, table: &Table) -> Result<i64> {
+    let mut sql = Sql::default();
+    let name = sql.param(Some(format!("public.{}", table.ident)), "text");
+    sql.text = format!("SELECT reltuples::int8 AS n FROM pg_class WHERE oid = {name}::regclass");
+    sql.count(conn).await
+}
+
 /// The columns a page is ordered by: the sort column (if not the key)
 /// first, then the key.
 pub struct Order<'t> {
@@ -391,11 +440,23 @@ pub fn page_sql(table: &Table, listing: &Listing, limit: Option<i64>) -> Result<
             .map(|(column, value)| sql.param(value.clone(), &column.sql_type))
             .collect();
         let key_tuple = format!("({})", key_list("t."));
-        let keys = format!("({})", keys.join(", "));
+        let key_params = keys.join(", ");
+        let keys = format!("({key_params})");
         clauses.push(match (order.sort, sort_value) {
             (None, _) => {
                 let op = if listing.desc { "<" } else { ">" };
                 format!("{key_tuple} {op} {keys}")
+            }
+            // Without NULLs, one row comparison: one index range when an
+            // index starts with the column.
+            (Some(column), Some(Some(value))) if column.not_null => {
+                let op = if listing.desc { "<" } else { ">" };
+                let value = sql.param(Some(value), &column.sql_type);
+                format!(
+                    "(t.{}, {}) {op} ({value}, {key_params})",
+                    column.ident,
+                    key_list("t.")
+                )
             }
             // NULLs come last in both directions.
             (Some(column), Some(Some(value))) => {
@@ -422,6 +483,12 @@ pub fn page_sql(table: &Table, listing: &Listing, limit: Option<i64>) -> Result<
             .iter()
             .map(|c| format!("t.{} {direction}", c.ident))
             .collect::<Vec<_>>(),
+        // The key follows the sort's direction, so that an index on
+        // (column, key) or (column) serves the order.
+        Some(column) if column.not_null => std::iter::once(&column.ident)
+            .chain(order.key.iter().map(|c| &c.ident))
+            .map(|ident| format!("t.{ident} {direction}"))
+            .collect(),
         Some(column) => std::iter::once(format!("t.{} {direction} NULLS LAST", column.ident))
             .chain(order.key.iter().map(|c| format!("t.{} ASC", c.ident)))
             .collect(),

@@ -84,8 +84,8 @@ async fn a_table_pages_by_key_and_filters_by_type() {
         .await;
     assert_eq!(
         row_ids(&page.body),
-        ["v1", "v2"],
-        "equal titles in key order"
+        ["v2", "v1"],
+        "equal titles in key order, in the sort's direction"
     );
     let page = app.get(&next_link(&page.body).expect("next")).await;
     assert_eq!(row_ids(&page.body), ["v3"]);
@@ -470,4 +470,72 @@ async fn the_health_page_shows_what_inspect_shows() {
         body.contains("pg_stat_statements"),
         "how to turn on statement statistics"
     );
+}
+
+#[tokio::test]
+async fn a_large_table_is_sorted_only_where_an_index_or_a_filter_serves_it() {
+    let app = App::logged_in(false).await;
+    app.conn()
+        .await
+        .batch_execute(
+            "INSERT INTO keyframe (id, video_summary_id, \"timestamp\", image_url)
+             SELECT 'big' || g, (SELECT min(id) FROM video_summary), g,
+                    'https://img.example.com/' || (20000 - g)
+             FROM generate_series(1, 12000) g;
+             ANALYZE keyframe",
+        )
+        .await
+        .expect("rows");
+    // No index starts with image_url: refused, and said why.
+    let reply = app.get("/tables/keyframe?sort=image_url").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(
+        reply.body.contains("no index starts with image_url"),
+        "{}",
+        reply.body
+    );
+    // Its header is not a sort link; the key's is.
+    let page = app.get("/tables/keyframe").await.body;
+    assert!(!page.contains("sort=image_url"), "{page}");
+    assert!(page.contains("sort=video_summary_id"), "{page}");
+    // A filter narrows the rows: allowed.
+    let reply = app
+        .get("/tables/keyframe?min.timestamp=11990&sort=image_url")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(
+        row_ids(&reply.body).first().map(String::as_str),
+        Some("big12000")
+    );
+    // A column an index starts with: allowed, pages continue.
+    let reply = app
+        .get("/tables/keyframe?sort=video_summary_id&dir=desc&limit=2")
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let next = app.get(&next_link(&reply.body).expect("next")).await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.body);
+}
+
+#[tokio::test]
+async fn the_queue_of_a_large_table_is_estimated_from_two_index_ranges() {
+    let app = App::logged_in(false).await;
+    let mut conn = app.conn().await;
+    conn.batch_execute(
+        "INSERT INTO video_summary (id, user_id, youtube_url, youtube_id, title,
+                                    processing_status, lease_expires_at)
+         SELECT 'q' || g, (SELECT min(id) FROM \"user\"),
+                'https://youtu.be/' || lpad(g::text, 11, '0'), lpad(g::text, 11, '0'), 'Queued ' || g,
+                CASE WHEN g % 4 = 0 THEN 'processing' ELSE 'pending' END,
+                CASE WHEN g % 4 = 0 THEN now() - interval '1 hour' END
+         FROM generate_series(1, 12000) g;
+         ANALYZE video_summary",
+    )
+    .await
+    .expect("rows");
+    let body = app.get("/queue").await.body;
+    assert!(body.contains("the planner's statistics"), "{body}");
+    assert!(body.contains("≈ "), "{body}");
+    assert!(body.contains("not counted on a large table"), "{body}");
+    // Expired leases are counted exactly (3,000 inserted, none before).
+    assert!(body.contains("<dt>expired leases</dt><dd>3000 "), "{body}");
 }

@@ -64,6 +64,38 @@ async fn a_table_page_is_one_index_range() {
         ),
         ("user", pairs(&[("after", r#"["u100"]"#)])),
     ];
+    // Sorted by a NOT NULL column an index starts with: the index's order,
+    // at most sorted within its equal values (an incremental sort).
+    let sorted = [
+        ("video_summary", pairs(&[("sort", "user_id")])),
+        (
+            "video_summary",
+            pairs(&[("sort", "user_id"), ("after", r#"["u100","v000100"]"#)]),
+        ),
+        (
+            "video_summary",
+            pairs(&[
+                ("sort", "user_id"),
+                ("dir", "desc"),
+                ("after", r#"["u900","v000900"]"#),
+            ]),
+        ),
+    ];
+    for (table, params) in sorted {
+        let (sql, binds) = studio::table_page_statement(&schema, table, &params).expect("a page");
+        let plan = plan_of(&client, &sql, &binds).await;
+        assert!(plan.contains("Index"), "{table} {params:?}:\n{plan}");
+        for line in plan.lines() {
+            let whole_sort = line.contains("Sort")
+                && !line.contains("Incremental Sort")
+                && !line.contains("Sort Key")
+                && !line.contains("Presorted Key");
+            assert!(
+                !line.contains("Seq Scan") && !whole_sort,
+                "{table} {params:?}:\n{plan}\n{sql}"
+            );
+        }
+    }
     for (table, params) in pages {
         let (sql, binds) = studio::table_page_statement(&schema, table, &params).expect("a page");
         let plan = plan_of(&client, &sql, &binds).await;

@@ -3,10 +3,18 @@
 
 use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
-use db::models::{Category, Keyframe, ProcessingStatus, Tag, User, VideoFilter, VideoSummary};
+use chrono::{DateTime, Utc};
+use db::models::{
+    Category, Keyframe, ProcessingStatus, StatusCounts, Tag, User, VideoFilter, VideoSummary,
+};
 use db::pipeline::{self, JobState};
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use maud::{Markup, html};
+use schema_engine::catalog::Table;
 
+use crate::browse;
 use crate::edits::see_other;
 use crate::error::{Result, StudioError};
 use crate::layout::{Ctx, csrf_field, href, page, segment, with_params};
@@ -360,11 +368,101 @@ fn video_forms(ctx: &Ctx, video: &VideoSummary) -> Markup {
     }
 }
 
+/// What the queue page shows: exact on a small table; on a large one the
+/// counts per status are the planner's statistics, so the page reads no
+/// more than two index ranges.
+struct Queue {
+    counts: StatusCounts,
+    estimated: bool,
+    /// Not counted on a large table (it would read every pending row).
+    waiting_to_retry: Option<i64>,
+    expired_leases: i64,
+    oldest_pending: Option<DateTime<Utc>>,
+    checked_at: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
+struct StatusEstimate {
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
+struct QueueFacts {
+    #[diesel(sql_type = BigInt)]
+    expired_leases: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    oldest_pending: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Timestamptz)]
+    checked_at: DateTime<Utc>,
+}
+
+async fn queue_of(conn: &mut AsyncPgConnection, videos: &Table) -> Result<Queue> {
+    if browse::estimated_rows(conn, videos).await? <= browse::EXACT_COUNT_LIMIT {
+        let stats = pipeline::stats(conn).await?;
+        return Ok(Queue {
+            counts: stats.counts,
+            estimated: false,
+            waiting_to_retry: Some(stats.waiting_to_retry),
+            expired_leases: stats.expired_leases,
+            oldest_pending: stats.oldest_pending,
+            checked_at: stats.checked_at,
+        });
+    }
+    // The most common values of processing_status and their frequencies,
+    // times the table's row estimate (all four statuses are common ones
+    // when the statistics have seen them).
+    let estimates: Vec<StatusEstimate> = diesel::sql_query(
+        "SELECT v.status, (v.freq * c.reltuples)::int8 AS n
+         FROM pg_stats s
+         CROSS JOIN LATERAL unnest(s.most_common_vals::text::text[], s.most_common_freqs)
+             AS v(status, freq)
+         JOIN pg_class c ON c.oid = 'public.video_summary'::regclass
+         WHERE s.schemaname = 'public' AND s.tablename = 'video_summary'
+           AND s.attname = 'processing_status'",
+    )
+    .load(conn)
+    .await?;
+    let count = |status: &str| {
+        estimates
+            .iter()
+            .find(|e| e.status == status)
+            .map_or(0, |e| e.n)
+    };
+    // Both read the pipeline's partial indexes.
+    let facts: QueueFacts = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM video_summary
+                 WHERE processing_status = 'processing' AND lease_expires_at < now())
+                    AS expired_leases,
+                (SELECT min(created_at) FROM video_summary WHERE processing_status = 'pending')
+                    AS oldest_pending,
+                now() AS checked_at",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(Queue {
+        counts: StatusCounts {
+            pending: count("pending"),
+            processing: count("processing"),
+            completed: count("completed"),
+            failed: count("failed"),
+        },
+        estimated: true,
+        waiting_to_retry: None,
+        expired_leases: facts.expired_leases,
+        oldest_pending: facts.oldest_pending,
+        checked_at: facts.checked_at,
+    })
+}
+
 /// `/queue`: the processing queue, as `mv-admin jobs` shows it.
 pub async fn queue(ctx: Ctx) -> Result<Markup> {
+    let (_, videos) = ctx.state.table("video_summary").await?;
     let stats = ctx
         .state
-        .read(|conn| Box::pin(async move { Ok(pipeline::stats(conn).await?) }))
+        .read(move |conn| Box::pin(async move { queue_of(conn, &videos).await }))
         .await?;
     let by_status = |status: &str| {
         href(
@@ -376,16 +474,21 @@ pub async fn queue(ctx: Ctx) -> Result<Markup> {
         &ctx,
         "Processing queue",
         html! {
+            @if stats.estimated {
+                p.lead { "A large table: the counts per status are the planner's statistics (≈), not a count of every row." }
+            }
             table.grid.queue {
                 thead { tr { th { "status" } th.num { "videos" } } }
                 tbody {
                     @for (status, count) in [("pending", stats.counts.pending), ("processing", stats.counts.processing), ("completed", stats.counts.completed), ("failed", stats.counts.failed)] {
-                        tr { td { a href=(by_status(status)) { (status) } } td.num { (count) } }
+                        tr { td { a href=(by_status(status)) { (status) } } td.num { @if stats.estimated { "≈ " } (count) } }
                     }
                 }
             }
             dl.facts {
-                dt { "waiting out a backoff" } dd { (stats.waiting_to_retry) }
+                dt { "waiting out a backoff" } dd {
+                    @if let Some(waiting) = stats.waiting_to_retry { (waiting) } @else { "not counted on a large table (" code { "mv-admin jobs" } " counts it)" }
+                }
                 dt { "expired leases" } dd { (stats.expired_leases) " " small { "(rescue gives them back)" } }
                 dt { "oldest pending video saved" } dd { @if let Some(t) = stats.oldest_pending { (render::time(t)) } @else { "—" } }
                 dt { "checked" } dd { (render::time(stats.checked_at)) }

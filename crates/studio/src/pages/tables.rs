@@ -78,9 +78,16 @@ pub async fn table(
     let (schema, table) = ctx.state.table(&name).await?;
     let listing = Listing::from_params(&params)?;
     let sql = page_sql(&table, &listing, Some(listing.limit + 1))?;
-    let mut rows = ctx
+    let (checked, sort) = (table.clone(), listing.clone());
+    let (estimated_rows, mut rows) = ctx
         .state
-        .read(move |conn| Box::pin(async move { sql.rows(conn).await }))
+        .read(move |conn| {
+            Box::pin(async move {
+                let estimated_rows = browse::estimated_rows(conn, &checked).await?;
+                browse::check_sort(&checked, &sort, estimated_rows)?;
+                Ok((estimated_rows, sql.rows(conn).await?))
+            })
+        })
         .await?;
     let more = rows.len() as i64 > listing.limit;
     rows.truncate(listing.limit as usize);
@@ -91,7 +98,15 @@ pub async fn table(
     Ok(page(
         &ctx,
         &table.name,
-        table_view(&ctx, &schema, &table, &listing, &rows, next.as_deref()),
+        table_view(
+            &ctx,
+            &schema,
+            &table,
+            &listing,
+            &rows,
+            next.as_deref(),
+            estimated_rows,
+        ),
     ))
 }
 
@@ -102,6 +117,7 @@ fn table_view(
     listing: &Listing,
     rows: &[Vec<Option<String>>],
     next: Option<&[Option<String>]>,
+    estimated_rows: i64,
 ) -> Markup {
     let base = table_href(&table.name);
     let filter_params = listing.params();
@@ -137,9 +153,13 @@ fn table_view(
                             @let dir = if sorted && !listing.desc { "desc" } else { "asc" };
                             @let sort_pairs = with_params(&pairs, &["sort", "dir"], &[("sort", column.name.as_str()), ("dir", dir)]);
                             th scope="col" title=(column.sql_type) {
-                                a href=(href(&base, &sort_pairs)) aria-sort=(if sorted { if listing.desc { "descending" } else { "ascending" } } else { "none" }) {
-                                    (column.name)
-                                    @if sorted { (if listing.desc { " ▼" } else { " ▲" }) }
+                                @if browse::sort_allowed(table, &column.name, !listing.conditions.is_empty(), estimated_rows) {
+                                    a href=(href(&base, &sort_pairs)) aria-sort=(if sorted { if listing.desc { "descending" } else { "ascending" } } else { "none" }) {
+                                        (column.name)
+                                        @if sorted { (if listing.desc { " ▼" } else { " ▲" }) }
+                                    }
+                                } @else {
+                                    span title="No index starts with this column: filter the rows to sort by it" { (column.name) }
                                 }
                                 br; small.type { (column.sql_type) }
                             }
