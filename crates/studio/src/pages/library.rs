@@ -434,7 +434,8 @@ async fn queue_of(conn: &mut AsyncPgConnection, videos: &Table) -> Result<Queue>
     // Both read the pipeline's partial indexes.
     let facts: QueueFacts = diesel::sql_query(
         "SELECT (SELECT count(*) FROM video_summary
-                 WHERE processing_status = 'processing' AND lease_expires_at < now())
+                 WHERE processing_status = 'processing'
+                   AND (lease_expires_at < now() OR lease_expires_at IS NULL))
                     AS expired_leases,
                 (SELECT min(created_at) FROM video_summary WHERE processing_status = 'pending')
                     AS oldest_pending,
