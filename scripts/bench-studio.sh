@@ -64,19 +64,22 @@ login=$(sed -n 's/^Open //p' "$work/out")
 base=${login%%/login*}
 curl -s -o /dev/null -c "$work/jar" "$login"
 
-# The second page of a table starts after the first page's last row.
+# The second page of a table page starts after the first page's last row.
 second_page() {
-    curl -s -b "$work/jar" "$base/tables/$1" | grep -o 'rel="next" href="[^"]*"' | sed 's/.*href="//; s/"$//; s/&amp;/\&/g'
+    curl -s -b "$work/jar" "$base$1" | grep -o 'rel="next" href="[^"]*"' | sed 's/.*href="//; s/"$//; s/&amp;/\&/g'
 }
 
 pages=(
     "/"
     "/tables/video_summary"
-    "$(second_page video_summary)"
+    "$(second_page /tables/video_summary)"
+    "/tables/video_summary?sort=user_id&dir=desc"
+    "$(second_page "/tables/video_summary?sort=user_id&dir=desc")"
     "/tables/video_summary?sort=created_at&dir=desc"
     "/tables/video_summary?eq.user_id=$user"
+    "/tables/video_summary?eq.user_id=$user&sort=created_at&dir=desc"
     "/tables/keyframe"
-    "$(second_page keyframe)"
+    "$(second_page /tables/keyframe)"
     "/tables/video_summary_tag"
     "/tables/user"
     "/tables/user/row?k.id=$user"
@@ -92,12 +95,13 @@ pages=(
     "/health"
     "/changes"
 )
-printf '%-60s %8s %8s %8s\n' page p50_ms p95_ms max_ms
+printf '%-60s %6s %8s %8s %8s\n' page status p50_ms p95_ms max_ms
 for page in "${pages[@]}"; do
-    curl -s -o /dev/null -b "$work/jar" "$base$page"
+    # The warm-up request gives the page's HTTP status (400: refused).
+    status=$(curl -s -o /dev/null -w '%{http_code}' -b "$work/jar" "$base$page")
     for _ in $(seq "$requests"); do
         curl -s -o /dev/null -D - -b "$work/jar" "$base$page" | tr -d '\r' | sed -n 's/^server-timing: app;dur=//p'
-    done | sort -n | awk -v page="$page" '{ t[NR] = $1 } END {
+    done | sort -n | awk -v page="$page" -v status="$status" '{ t[NR] = $1 } END {
         p50 = t[int((NR + 1) * 0.50)]; p95 = t[int(NR * 0.95 + 0.5)];
-        printf "%-60s %8.1f %8.1f %8.1f\n", substr(page, 1, 60), p50, p95, t[NR] }'
+        printf "%-60s %6s %8.1f %8.1f %8.1f\n", substr(page, 1, 60), status, p50, p95, t[NR] }'
 done
