@@ -6,6 +6,35 @@ use db::Error;
 use db::models::{Keyframe, NewKeyframe, NewUser, Tag, User, VideoSummary};
 use local_pg::harness::TestDatabase;
 
+/// In a transaction, a taken email is reported and the transaction goes on
+/// (the duplicate is found without an error that would abort it).
+#[tokio::test]
+async fn a_taken_email_inside_a_transaction_leaves_the_transaction_usable() {
+    use diesel_async::AsyncConnection;
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    NewUser::new("u1", "Ada", "ada@example.com")
+        .insert(&mut conn)
+        .await
+        .expect("created");
+    let after = conn
+        .transaction::<_, Error, _>(async |conn| {
+            let taken = NewUser::new("u2", "Other Ada", "ada@example.com")
+                .insert(conn)
+                .await;
+            assert!(
+                matches!(&taken, Err(Error::Duplicate { existing_id, .. }) if existing_id == "u1"),
+                "{taken:?}"
+            );
+            NewUser::new("u3", "Bo", "bo@example.com")
+                .insert(conn)
+                .await
+        })
+        .await
+        .expect("the transaction goes on after the duplicate");
+    assert_eq!(after.id, "u3");
+}
+
 #[tokio::test]
 async fn create_and_find_by_id_and_email() {
     let db = TestDatabase::new().await;

@@ -11,7 +11,9 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use db::models::{Category, NewVideo, ProcessingStatus, Tag, User, VideoChanges, VideoSummary};
+use db::models::{
+    Category, NewUser, NewVideo, ProcessingStatus, Tag, User, VideoChanges, VideoSummary,
+};
 use diesel::connection::InstrumentationEvent;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use maud::{Markup, html};
@@ -76,6 +78,12 @@ pub enum Edit {
     },
     DeleteUser {
         id: String,
+    },
+    /// A user, as the application creates one (a fresh id, a checked
+    /// email that no other user has).
+    NewUser {
+        name: String,
+        email: String,
     },
     /// A video saved for a user, as the application saves one.
     NewVideo {
@@ -180,6 +188,9 @@ impl Edit {
             }
             Self::DeleteVideo { id, .. } => format!("delete video {id}"),
             Self::DeleteUser { id } => format!("delete user {id}"),
+            Self::NewUser { name, email } => {
+                format!("create user {} <{}>", quote(name), quote(email))
+            }
             Self::NewVideo {
                 user_id,
                 youtube_url,
@@ -292,6 +303,10 @@ impl Edit {
             }
             Self::DeleteVideo { user_id, id } => VideoSummary::delete(conn, user_id, id).await?,
             Self::DeleteUser { id } => User::delete(conn, id).await?,
+            Self::NewUser { name, email } => {
+                let id = db::models::new_id();
+                NewUser::new(&id, name, email).insert(conn).await?;
+            }
             Self::NewVideo {
                 user_id,
                 youtube_url,
@@ -745,6 +760,10 @@ pub async fn post_edit(ctx: Ctx, Form(form): Form<EditForm>) -> Result<Response>
         },
         "delete_user" => Edit::DeleteUser {
             id: form.id.clone(),
+        },
+        "new_user" => Edit::NewUser {
+            name: form.name.clone(),
+            email: form.rest.get("email").cloned().unwrap_or_default(),
         },
         "cell" => Edit::Cell {
             table: form.table.clone(),

@@ -381,3 +381,54 @@ async fn a_new_video_is_saved_as_the_application_saves_one() {
     let saved = "SELECT count(*) AS count FROM video_summary WHERE user_id = 'u1' AND youtube_id = 'ccccccccccc' AND processing_status = 'pending'";
     assert_eq!(count(&mut app.conn().await, saved).await, 1);
 }
+
+#[tokio::test]
+async fn a_new_user_is_created_as_the_application_creates_one() {
+    let app = App::logged_in(true).await;
+    assert!(app.get("/library").await.body.contains("Add a user"));
+    for (name, email, reason) in [
+        (" ", "new@example.com", "name"),
+        ("New", "not an address", "not an email address"),
+        ("New", "ann@example.com", "already exists"),
+    ] {
+        let reply = app
+            .post(
+                "/edits",
+                &[("kind", "new_user"), ("name", name), ("email", email)],
+            )
+            .await;
+        assert!(reply.status.is_client_error(), "{email}: {}", reply.status);
+        assert!(reply.body.contains(reason), "{email}: {}", reply.body);
+    }
+    let reply = app
+        .post(
+            "/edits",
+            &[
+                ("kind", "new_user"),
+                ("name", "New Person"),
+                ("email", "new.person@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(app.post("/changes/apply", &[]).await.status, StatusCode::OK);
+    let created = "SELECT count(*) AS count FROM \"user\" WHERE email = 'new.person@example.com' AND name = 'New Person' AND length(id) = 21";
+    assert_eq!(count(&mut app.conn().await, created).await, 1);
+}
+
+#[tokio::test]
+async fn a_read_only_studio_offers_no_new_user() {
+    let app = App::logged_in(false).await;
+    assert!(!app.get("/library").await.body.contains("Add a user"));
+    let reply = app
+        .post(
+            "/edits",
+            &[
+                ("kind", "new_user"),
+                ("name", "New Person"),
+                ("email", "new.person@example.com"),
+            ],
+        )
+        .await;
+    assert!(reply.status.is_client_error(), "{}", reply.status);
+}

@@ -15,6 +15,7 @@ pub use ai_content::AiContent;
 pub use keyframe::{Keyframe, NewKeyframe};
 pub use label::{Category, MAX_NAME_LEN, Tag, normalize_name};
 pub use processing_status::{ProcessingStatus, UnknownStatus};
+pub use row_id::new_id;
 pub use user::{NewUser, User};
 pub use video_summary::{
     DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NewVideo, StatusCounts, VideoChanges, VideoFilter,

@@ -6,7 +6,7 @@
 /// (`rand::rng()`: ChaCha12, seeded and periodically reseeded from the
 /// operating system). nanoid's default seeds a new generator from the
 /// operating system for every id, a system call on every insert.
-pub(crate) fn new_id() -> String {
+pub fn new_id() -> String {
     nanoid::nanoid!(21, &nanoid::alphabet::SAFE, random_bytes)
 }
 

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::result::DatabaseErrorKind;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
@@ -66,23 +65,26 @@ impl<'a> NewUser<'a> {
                 return Err(Error::invalid("name", "must not be empty"));
             }
             validate_email(self.email)?;
+            // ON CONFLICT rather than catching the unique violation: the
+            // lookup of the existing user must work inside the caller's
+            // transaction, which a violation would have aborted.
             let inserted = diesel::insert_into(user::table)
                 .values(self)
+                .on_conflict(user::email)
+                .do_nothing()
                 .returning(User::as_returning())
                 .get_result(conn)
-                .await;
+                .await
+                .optional()?;
             match inserted {
-                Err(diesel::result::Error::DatabaseError(
-                    DatabaseErrorKind::UniqueViolation,
-                    info,
-                )) if info.constraint_name() == Some("user_email_key") => {
+                Some(created) => Ok(created),
+                None => {
                     let existing = User::find_by_email(conn, self.email).await?;
                     Err(Error::Duplicate {
                         entity: "user",
                         existing_id: existing.id,
                     })
                 }
-                other => Ok(other?),
             }
         })
     }

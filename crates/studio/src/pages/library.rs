@@ -71,6 +71,16 @@ pub async fn users(ctx: Ctx, Query(query): Query<UserQuery>) -> Result<Response>
                 }
             }
             @if users.len() as i64 == USERS_SHOWN { p.note { "The first " (USERS_SHOWN) " users; search for others by email." } }
+            @if ctx.state.mode == Mode::Write {
+                h2 { "Add a user" }
+                form.edit method="post" hx-boost="false" action="/edits" {
+                    (csrf_field(&ctx))
+                    input type="hidden" name="kind" value="new_user";
+                    label for="new-name" { "name" } input #new-name type="text" name="name" required;
+                    label for="new-email" { "email" } input #new-email type="email" name="email" required;
+                    button type="submit" { "Stage" }
+                }
+            }
         },
     )
     .into_response())
