@@ -161,3 +161,50 @@ async fn counts_over_all_users_and_unused_labels_are_deleted() {
     assert_eq!(names, ["rust", "talks"]);
     assert!(Category::list(&mut conn).await.expect("none").is_empty());
 }
+
+#[tokio::test]
+async fn a_label_is_renamed_normalised_and_never_onto_another_ones_name() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    let rust = Tag::get_or_create(&mut conn, "rust").await.expect("rust");
+    let sql = Tag::get_or_create(&mut conn, "sql").await.expect("sql");
+    let renamed = Tag::rename(&mut conn, &rust.id, "  Rust   Lang ")
+        .await
+        .expect("renamed");
+    assert_eq!(
+        (renamed.id.as_str(), renamed.name.as_str()),
+        (rust.id.as_str(), "rust lang")
+    );
+    match Tag::rename(&mut conn, &rust.id, "SQL").await {
+        Err(Error::Duplicate { existing_id, .. }) => assert_eq!(existing_id, sql.id),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    // Its own name again is no conflict.
+    Tag::rename(&mut conn, &rust.id, "rust lang")
+        .await
+        .expect("same name");
+    assert!(matches!(
+        Tag::rename(&mut conn, "nope", "x").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        Category::rename(&mut conn, &rust.id, " ").await,
+        Err(Error::InvalidInput { .. })
+    ));
+}
+
+#[tokio::test]
+async fn deleting_a_label_takes_its_links_and_nothing_else() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    let tag = Tag::get_or_create(&mut conn, "gone").await.expect("tag");
+    Tag::delete(&mut conn, &tag.id).await.expect("deleted");
+    assert_eq!(
+        Tag::find_by_name(&mut conn, "gone").await.expect("find"),
+        None
+    );
+    assert!(matches!(
+        Tag::delete(&mut conn, &tag.id).await,
+        Err(Error::NotFound { .. })
+    ));
+}

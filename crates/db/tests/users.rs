@@ -157,3 +157,38 @@ async fn delete_all_removes_every_user_and_their_videos() {
     );
     assert_eq!(User::delete_all(&mut conn).await.expect("none left"), 0);
 }
+
+#[tokio::test]
+async fn a_profile_is_updated_with_the_checks_of_a_new_user() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    NewUser::new("u1", "Ada", "ada@example.com")
+        .insert(&mut conn)
+        .await
+        .expect("u1");
+    NewUser::new("u2", "Bo", "bo@example.com")
+        .insert(&mut conn)
+        .await
+        .expect("u2");
+    let updated = User::update_profile(&mut conn, "u1", "Ada L.", "ada.l@example.com")
+        .await
+        .expect("updated");
+    assert_eq!(
+        (updated.name.as_str(), updated.email.as_str()),
+        ("Ada L.", "ada.l@example.com")
+    );
+    match User::update_profile(&mut conn, "u1", "Ada", "bo@example.com").await {
+        Err(Error::Duplicate { existing_id, .. }) => assert_eq!(existing_id, "u2"),
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    for (name, email, field) in [(" ", "a@example.com", "name"), ("A", "nope", "email")] {
+        match User::update_profile(&mut conn, "u1", name, email).await {
+            Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        User::update_profile(&mut conn, "nobody", "N", "n@example.com").await,
+        Err(Error::NotFound { .. })
+    ));
+}

@@ -79,6 +79,23 @@ pub enum Edit {
     DeleteUser {
         id: String,
     },
+    /// A user's name and email, checked as the application checks them.
+    UserProfile {
+        id: String,
+        name: String,
+        email: String,
+    },
+    /// A tag or category renamed (normalised; for every user).
+    RenameLabel {
+        kind: LabelKind,
+        id: String,
+        name: String,
+    },
+    /// A tag or category deleted, with its links to every user's videos.
+    DeleteLabel {
+        kind: LabelKind,
+        id: String,
+    },
     /// A user, as the application creates one (a fresh id, a checked
     /// email that no other user has).
     NewUser {
@@ -191,6 +208,13 @@ impl Edit {
             Self::NewUser { name, email } => {
                 format!("create user {} <{}>", quote(name), quote(email))
             }
+            Self::UserProfile { id, name, email } => {
+                format!("user {id}: name {}, email {}", quote(name), quote(email))
+            }
+            Self::RenameLabel { kind, id, name } => {
+                format!("rename {} {id} to {}", kind.as_str(), quote(name))
+            }
+            Self::DeleteLabel { kind, id } => format!("delete {} {id}", kind.as_str()),
             Self::NewVideo {
                 user_id,
                 youtube_url,
@@ -229,6 +253,9 @@ impl Edit {
                 Some(("video_summary".into(), vec![("id".into(), id.clone())]))
             }
             Self::DeleteUser { id } => Some(("user".into(), vec![("id".into(), id.clone())])),
+            Self::DeleteLabel { kind, id } => {
+                Some((kind.as_str().into(), vec![("id".into(), id.clone())]))
+            }
             Self::DeleteRow { table, key } => Some((table.clone(), key.clone())),
             _ => None,
         }
@@ -307,6 +334,17 @@ impl Edit {
                 let id = db::models::new_id();
                 NewUser::new(&id, name, email).insert(conn).await?;
             }
+            Self::UserProfile { id, name, email } => {
+                User::update_profile(conn, id, name, email).await?;
+            }
+            Self::RenameLabel { kind, id, name } => match kind {
+                LabelKind::Tag => drop(Tag::rename(conn, id, name).await?),
+                LabelKind::Category => drop(Category::rename(conn, id, name).await?),
+            },
+            Self::DeleteLabel { kind, id } => match kind {
+                LabelKind::Tag => Tag::delete(conn, id).await?,
+                LabelKind::Category => Category::delete(conn, id).await?,
+            },
             Self::NewVideo {
                 user_id,
                 youtube_url,
@@ -675,6 +713,45 @@ pub struct EditForm {
     rest: std::collections::BTreeMap<String, String>,
 }
 
+/// The label an edit's kind names (`..._tag` or `..._category`).
+fn label_kind(kind: &str) -> LabelKind {
+    if kind.ends_with("tag") {
+        LabelKind::Tag
+    } else {
+        LabelKind::Category
+    }
+}
+
+/// On a tag's or category's row page: rename it, or delete it.
+pub fn label_forms(ctx: &Ctx, table: &Table, key: &[(String, String)]) -> Markup {
+    let kind = match table.name.as_str() {
+        "tag" | "category" => table.name.as_str(),
+        _ => return html! {},
+    };
+    let Some((_, id)) = key.iter().find(|(column, _)| column == "id") else {
+        return html! {};
+    };
+    if ctx.state.mode != Mode::Write {
+        return html! {};
+    }
+    html! {
+        form.edit method="post" hx-boost="false" action="/edits" {
+            (csrf_field(ctx))
+            input type="hidden" name="kind" value=(format!("rename_{kind}"));
+            input type="hidden" name="id" value=(id);
+            label for="label-name" { "new name (for every user)" }
+            input #label-name type="text" name="name" required;
+            button type="submit" { "Stage renaming" }
+        }
+        form.delete method="post" hx-boost="false" action="/edits" {
+            (csrf_field(ctx))
+            input type="hidden" name="kind" value=(format!("delete_{kind}"));
+            input type="hidden" name="id" value=(id);
+            button.danger type="submit" { "Stage deleting this " (kind) }
+        }
+    }
+}
+
 /// A form field: trimmed, and empty is none.
 fn optional(text: &str) -> Option<String> {
     Some(text.trim().to_string()).filter(|t| !t.is_empty())
@@ -759,6 +836,20 @@ pub async fn post_edit(ctx: Ctx, Form(form): Form<EditForm>) -> Result<Response>
             title: form.rest.get("title").cloned().unwrap_or_default(),
         },
         "delete_user" => Edit::DeleteUser {
+            id: form.id.clone(),
+        },
+        "user_profile" => Edit::UserProfile {
+            id: form.id.clone(),
+            name: form.name.clone(),
+            email: form.rest.get("email").cloned().unwrap_or_default(),
+        },
+        "rename_tag" | "rename_category" => Edit::RenameLabel {
+            kind: label_kind(&form.kind),
+            id: form.id.clone(),
+            name: form.name.clone(),
+        },
+        "delete_tag" | "delete_category" => Edit::DeleteLabel {
+            kind: label_kind(&form.kind),
             id: form.id.clone(),
         },
         "new_user" => Edit::NewUser {

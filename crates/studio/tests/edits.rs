@@ -432,3 +432,73 @@ async fn a_read_only_studio_offers_no_new_user() {
         .await;
     assert!(reply.status.is_client_error(), "{}", reply.status);
 }
+
+#[tokio::test]
+async fn users_and_labels_are_edited_through_the_data_layer() {
+    let app = App::logged_in(true).await;
+    assert!(app.get("/library/u1").await.body.contains("user_profile"));
+    assert!(
+        app.get("/tables/tag/row?k.id=t1")
+            .await
+            .body
+            .contains("rename_tag")
+    );
+    for (fields, reason) in [
+        (
+            vec![
+                ("kind", "user_profile"),
+                ("id", "u1"),
+                ("name", "Ann"),
+                ("email", "bob@example.com"),
+            ],
+            "already exists",
+        ),
+        (
+            vec![("kind", "rename_tag"), ("id", "t1"), ("name", " SQL ")],
+            "already exists",
+        ),
+        (
+            vec![("kind", "rename_tag"), ("id", "t1"), ("name", "  ")],
+            "empty",
+        ),
+    ] {
+        let reply = app.post("/edits", &fields).await;
+        assert!(
+            reply.status.is_client_error(),
+            "{fields:?}: {}",
+            reply.status
+        );
+        assert!(reply.body.contains(reason), "{fields:?}: {}", reply.body);
+    }
+    for fields in [
+        vec![
+            ("kind", "user_profile"),
+            ("id", "u1"),
+            ("name", "Ann B."),
+            ("email", "ann.b@example.com"),
+        ],
+        vec![
+            ("kind", "rename_tag"),
+            ("id", "t1"),
+            ("name", "  Rust  Lang "),
+        ],
+        vec![("kind", "delete_tag"), ("id", "t2")],
+    ] {
+        let reply = app.post("/edits", &fields).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "{fields:?}: {}",
+            reply.body
+        );
+    }
+    assert_eq!(app.post("/changes/apply", &[]).await.status, StatusCode::OK);
+    let mut conn = app.conn().await;
+    let edited = "SELECT count(*) AS count FROM \"user\" WHERE id = 'u1' AND name = 'Ann B.' AND email = 'ann.b@example.com'";
+    assert_eq!(count(&mut conn, edited).await, 1);
+    let tags =
+        "SELECT count(*) AS count FROM tag WHERE (id = 't1' AND name = 'rust lang') OR id = 't2'";
+    assert_eq!(count(&mut conn, tags).await, 1);
+    let links = "SELECT count(*) AS count FROM video_summary_tag WHERE tag_id = 't2'";
+    assert_eq!(count(&mut conn, links).await, 0);
+}

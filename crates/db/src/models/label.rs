@@ -142,6 +142,46 @@ macro_rules! label_model {
                 })
             }
 
+            /// Renames a label (for every user: labels are shared); the new
+            /// name is normalised, and one another label has is
+            /// [`Error::Duplicate`] naming that label (merging is not done).
+            pub async fn rename(conn: &mut AsyncPgConnection, id: &str, name: &str) -> Result<$model> {
+                operation!(concat!($entity, ".rename"), conn, async |conn| {
+                    let name = normalize_name($entity, name)?;
+                    // Looked up first rather than caught as a violation, so
+                    // a caller's transaction stays usable (a rename racing
+                    // to the same name still fails on the unique key).
+                    if let Some(other) = Self::find_by_name(conn, &name).await? {
+                        if other.id != id {
+                            return Err(Error::Duplicate {
+                                entity: $entity,
+                                existing_id: other.id,
+                            });
+                        }
+                    }
+                    diesel::update($table::table.filter($table::id.eq(id)))
+                        .set($table::name.eq(&name))
+                        .returning($model::as_returning())
+                        .get_result(conn)
+                        .await
+                        .optional()?
+                        .ok_or_else(|| Error::not_found($entity, id))
+                })
+            }
+
+            /// Deletes a label, and with it its links to every user's videos.
+            pub async fn delete(conn: &mut AsyncPgConnection, id: &str) -> Result<()> {
+                operation!(concat!($entity, ".delete"), conn, async |conn| {
+                    let deleted = diesel::delete($table::table.filter($table::id.eq(id)))
+                        .execute(conn)
+                        .await?;
+                    if deleted == 0 {
+                        return Err(Error::not_found($entity, id));
+                    }
+                    Ok(())
+                })
+            }
+
             /// The labels the user's videos carry, each with how many of the
             /// user's videos carry it; most used first.
             pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: &str) -> Result<Vec<($model, i64)>> {

@@ -170,6 +170,46 @@ impl User {
         })
     }
 
+    /// Changes a user's name and email, checked as [`NewUser::insert`]
+    /// checks them; an email another user has is [`Error::Duplicate`]
+    /// naming that user.
+    pub async fn update_profile(
+        conn: &mut AsyncPgConnection,
+        id: &str,
+        name: &str,
+        email: &str,
+    ) -> Result<User> {
+        operation!("user.update_profile", conn, async |conn| {
+            if name.trim().is_empty() {
+                return Err(Error::invalid("name", "must not be empty"));
+            }
+            validate_email(email)?;
+            // Looked up first rather than caught as a violation, so a
+            // caller's transaction stays usable.
+            match User::find_by_email(conn, email).await {
+                Ok(other) if other.id != id => {
+                    return Err(Error::Duplicate {
+                        entity: "user",
+                        existing_id: other.id,
+                    });
+                }
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            diesel::update(user::table.filter(user::id.eq(id)))
+                .set((
+                    user::name.eq(name),
+                    user::email.eq(email),
+                    user::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(User::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| Error::not_found("user", id))
+        })
+    }
+
     /// Deletes the user and, through the cascades, everything of theirs.
     /// A table the project does not own (the auth library's `session`,
     /// `account`) whose foreign key does not cascade makes it fail with

@@ -217,6 +217,15 @@ pub async fn library(
                     label for="new-title" { "title" } input #new-title type="text" name="title" required;
                     button type="submit" { "Stage" }
                 }
+                h2 { "Name and email" }
+                form.edit method="post" hx-boost="false" action="/edits" {
+                    (csrf_field(&ctx))
+                    input type="hidden" name="kind" value="user_profile";
+                    input type="hidden" name="id" value=(user.id);
+                    label for="user-name" { "name" } input #user-name type="text" name="name" value=(user.name) required;
+                    label for="user-email" { "email" } input #user-email type="email" name="email" value=(user.email) required;
+                    button type="submit" { "Stage" }
+                }
                 form.delete method="post" hx-boost="false" action="/edits" {
                     (csrf_field(&ctx))
                     input type="hidden" name="kind" value="delete_user";

@@ -395,6 +395,7 @@ pub async fn row(
                 }
             }
             (crate::edits::delete_form(&ctx, &table, &key_pairs))
+            (crate::edits::label_forms(&ctx, &table, &key_pairs))
             h2 { "Referenced by" }
             @if referencing.is_empty() { p.empty { "No foreign key points to this table." } }
             @for group in &referencing { (group.render()) }
