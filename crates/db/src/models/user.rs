@@ -61,10 +61,7 @@ impl<'a> NewUser<'a> {
             if self.id.trim().is_empty() {
                 return Err(Error::invalid("id", "must not be empty"));
             }
-            if self.name.trim().is_empty() {
-                return Err(Error::invalid("name", "must not be empty"));
-            }
-            validate_email(self.email)?;
+            validate_profile(self.name, self.email)?;
             // ON CONFLICT rather than catching the unique violation: the
             // lookup of the existing user must work inside the caller's
             // transaction, which a violation would have aborted.
@@ -91,6 +88,14 @@ impl<'a> NewUser<'a> {
 }
 
 one_row!(User);
+
+/// A user's name and email as every write of them checks them.
+fn validate_profile(name: &str, email: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::invalid("name", "must not be empty"));
+    }
+    validate_email(email)
+}
 
 fn validate_email(email: &str) -> Result<()> {
     match email.split_once('@') {
@@ -180,10 +185,7 @@ impl User {
         email: &str,
     ) -> Result<User> {
         operation!("user.update_profile", conn, async |conn| {
-            if name.trim().is_empty() {
-                return Err(Error::invalid("name", "must not be empty"));
-            }
-            validate_email(email)?;
+            validate_profile(name, email)?;
             // Looked up first rather than caught as a violation, so a
             // caller's transaction stays usable.
             match User::find_by_email(conn, email).await {
