@@ -562,24 +562,64 @@ struct StatsRow {
     checked_at: DateTime<Utc>,
 }
 
+/// The videos whose lease has expired, or that have none (left in
+/// processing before the pipeline existed), as SQL; [`rescue`]'s filter
+/// says the same in Diesel.
+macro_rules! expired_lease {
+    () => {
+        "processing_status = 'processing' AND (lease_expires_at < now() OR lease_expires_at IS NULL)"
+    };
+}
+
+/// What [`stats`] tells without reading every row: expired leases and the
+/// oldest pending video, from the pipeline's partial indexes (for a table
+/// too large to count).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct QueueFacts {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub expired_leases: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
+    pub oldest_pending: Option<DateTime<Utc>>,
+    /// The database's clock when the numbers were taken.
+    #[diesel(sql_type = Timestamptz)]
+    pub checked_at: DateTime<Utc>,
+}
+
+one_row!(QueueFacts);
+
+pub async fn queue_facts(conn: &mut AsyncPgConnection) -> Result<QueueFacts> {
+    operation!("pipeline.queue_facts", conn, async |conn| {
+        Ok(diesel::sql_query(concat!(
+            "SELECT (SELECT count(*) FROM video_summary WHERE ",
+            expired_lease!(),
+            ") AS expired_leases,
+                    (SELECT min(created_at) FROM video_summary WHERE processing_status = 'pending')
+                        AS oldest_pending,
+                    now() AS checked_at"
+        ))
+        .get_result(conn)
+        .await?)
+    })
+}
+
 /// Counts per status, the oldest pending video, backoffs and expired leases,
 /// from one snapshot.
 pub async fn stats(conn: &mut AsyncPgConnection) -> Result<QueueStats> {
     operation!("pipeline.stats", conn, async |conn| {
-        let row: StatsRow = diesel::sql_query(
+        let row: StatsRow = diesel::sql_query(concat!(
             "SELECT count(*) FILTER (WHERE processing_status = 'pending') AS pending,
                     count(*) FILTER (WHERE processing_status = 'processing') AS processing,
                     count(*) FILTER (WHERE processing_status = 'completed') AS completed,
                     count(*) FILTER (WHERE processing_status = 'failed') AS failed,
                     count(*) FILTER (WHERE processing_status = 'pending' AND retry_after > now())
                         AS waiting_to_retry,
-                    count(*) FILTER (WHERE processing_status = 'processing'
-                                     AND (lease_expires_at < now() OR lease_expires_at IS NULL))
-                        AS expired_leases,
+                    count(*) FILTER (WHERE ",
+            expired_lease!(),
+            ") AS expired_leases,
                     min(created_at) FILTER (WHERE processing_status = 'pending') AS oldest_pending,
                     now() AS checked_at
-             FROM video_summary",
-        )
+             FROM video_summary"
+        ))
         .get_result(conn)
         .await?;
         Ok(QueueStats {

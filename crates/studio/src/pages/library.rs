@@ -9,7 +9,7 @@ use db::models::{
 };
 use db::pipeline::{self, JobState};
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use maud::{Markup, html};
 use schema_engine::catalog::Table;
@@ -408,16 +408,6 @@ struct StatusEstimate {
     n: i64,
 }
 
-#[derive(QueryableByName)]
-struct QueueFacts {
-    #[diesel(sql_type = BigInt)]
-    expired_leases: i64,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    oldest_pending: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Timestamptz)]
-    checked_at: DateTime<Utc>,
-}
-
 async fn queue_of(conn: &mut AsyncPgConnection, videos: &Table) -> Result<Queue> {
     if browse::estimated_rows(conn, videos).await? <= browse::EXACT_COUNT_LIMIT {
         let stats = pipeline::stats(conn).await?;
@@ -450,18 +440,7 @@ async fn queue_of(conn: &mut AsyncPgConnection, videos: &Table) -> Result<Queue>
             .find(|e| e.status == status)
             .map_or(0, |e| e.n)
     };
-    // Both read the pipeline's partial indexes.
-    let facts: QueueFacts = diesel::sql_query(
-        "SELECT (SELECT count(*) FROM video_summary
-                 WHERE processing_status = 'processing'
-                   AND (lease_expires_at < now() OR lease_expires_at IS NULL))
-                    AS expired_leases,
-                (SELECT min(created_at) FROM video_summary WHERE processing_status = 'pending')
-                    AS oldest_pending,
-                now() AS checked_at",
-    )
-    .get_result(conn)
-    .await?;
+    let facts = pipeline::queue_facts(conn).await?;
     Ok(Queue {
         counts: StatusCounts {
             pending: count("pending"),
