@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use db::instrument::{SLOW_QUERY_TARGET, names};
-use db::models::{NewVideo, ProcessingStatus, VideoFilter, VideoSummary};
+use db::models::{NewVideo, ProcessingStatus, VideoDetails, VideoFilter, VideoSummary};
 use db::{Db, DbConfig, Error, pipeline};
 use local_pg::harness::TestDatabase;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
@@ -168,13 +168,26 @@ async fn every_call_is_a_span_and_a_measurement_without_user_data() {
     VideoSummary::find(&mut conn, USER, &video.id)
         .await
         .expect("find");
+    // One span for the pipelined page, one for the tagged save.
+    VideoDetails::find(&mut conn, USER, &video.id)
+        .await
+        .expect("page");
+    NewVideo {
+        user_id: USER,
+        youtube_url: "https://youtu.be/aaaaaaaaaaa",
+        title: TITLE,
+        ..NewVideo::default()
+    }
+    .insert_tagged(&mut conn, &["tag"])
+    .await
+    .expect("tagged");
     let page = VideoSummary::list(&mut conn, USER, &VideoFilter::default())
         .await
         .expect("list");
-    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items.len(), 2);
     let missing = VideoSummary::find(&mut conn, USER, "no-such-video").await;
     assert!(matches!(missing, Err(Error::NotFound { .. })));
-    let jobs = pipeline::claim(&mut conn, "worker-1", 10, Duration::from_secs(60))
+    let jobs = pipeline::claim(&mut conn, "worker-1", 1, Duration::from_secs(60))
         .await
         .expect("claim");
     assert_eq!(jobs.len(), 1);
@@ -197,6 +210,8 @@ async fn every_call_is_a_span_and_a_measurement_without_user_data() {
         "user.insert",
         "video_summary.insert",
         "video_summary.find",
+        "video_details.find",
+        "video_summary.insert_tagged",
         "video_summary.list",
         "pipeline.claim",
         "video_summary.update_status",
@@ -216,7 +231,7 @@ async fn every_call_is_a_span_and_a_measurement_without_user_data() {
     let list = &span("video_summary.list")[0];
     assert_eq!(list["db.system.name"], "postgresql");
     assert_eq!(list["db.operation.name"], "video_summary.list");
-    assert_eq!(list["db.response.returned_rows"], "1");
+    assert_eq!(list["db.response.returned_rows"], "2");
     let finds = span("video_summary.find");
     assert!(
         finds

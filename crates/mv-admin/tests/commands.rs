@@ -307,7 +307,8 @@ async fn a_video_shows_with_everything_attached() {
     let video = videos::show(&mut conn, DEMO_EMAIL, &page.items[0].id)
         .await
         .expect("show");
-    let text = anstream::adapter::strip_str(&video.render(Utc::now())).to_string();
+    let text =
+        anstream::adapter::strip_str(&videos::render_details(&video, Utc::now())).to_string();
     for expected in [
         "Rust Ownership and Borrowing, Visually Explained",
         "Ferris Academy",

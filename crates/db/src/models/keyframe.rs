@@ -112,19 +112,29 @@ impl Keyframe {
         video_id: &str,
     ) -> Result<Vec<Keyframe>> {
         operation!("keyframe.for_video", conn, async |conn| {
-            let frames: Vec<Keyframe> = keyframe::table
-                .inner_join(video_summary::table)
-                .filter(video_summary::id.eq(video_id))
-                .filter(video_summary::user_id.eq(user_id))
-                .order((keyframe::timestamp, keyframe::id))
-                .select(Keyframe::as_select())
-                .load(conn)
-                .await?;
+            let frames = Self::load_for_video(conn, user_id, video_id).await?;
             if frames.is_empty() {
                 // Tell "no keyframes" from "not your video".
                 VideoSummary::find(conn, user_id, video_id).await?;
             }
             Ok(frames)
         })
+    }
+
+    /// The keyframes of the user's video, on a connection that other
+    /// statements may share at the same time (pipelined).
+    pub(crate) async fn load_for_video(
+        mut conn: &AsyncPgConnection,
+        user_id: &str,
+        video_id: &str,
+    ) -> Result<Vec<Keyframe>> {
+        Ok(keyframe::table
+            .inner_join(video_summary::table)
+            .filter(video_summary::id.eq(video_id))
+            .filter(video_summary::user_id.eq(user_id))
+            .order((keyframe::timestamp, keyframe::id))
+            .select(Keyframe::as_select())
+            .load(&mut conn)
+            .await?)
     }
 }

@@ -27,7 +27,7 @@ pub fn normalize_name(field: &'static str, name: &str) -> Result<String> {
 
 /// Normalized, sorted and deduplicated names (sorted so that concurrent
 /// callers insert in the same order and cannot deadlock).
-fn normalize_names(field: &'static str, names: &[&str]) -> Result<Vec<String>> {
+pub(crate) fn normalize_names(field: &'static str, names: &[&str]) -> Result<Vec<String>> {
     let mut normalized = names
         .iter()
         .map(|name| normalize_name(field, name))
@@ -204,20 +204,30 @@ macro_rules! label_model {
                 video_id: &str,
             ) -> Result<Vec<$model>> {
                 operation!(concat!($entity, ".for_video"), conn, async |conn| {
-                    let labels: Vec<$model> = $table::table
-                        .inner_join($link::table.inner_join(video_summary::table))
-                        .filter(video_summary::id.eq(video_id))
-                        .filter(video_summary::user_id.eq(user_id))
-                        .order($table::name)
-                        .select($model::as_select())
-                        .load(conn)
-                        .await?;
+                    let labels = Self::load_for_video(conn, user_id, video_id).await?;
                     if labels.is_empty() {
                         // Tell "no labels" from "not your video".
                         VideoSummary::find(conn, user_id, video_id).await?;
                     }
                     Ok(labels)
                 })
+            }
+
+            /// The labels of the user's video, on a connection that other
+            /// statements may share at the same time (pipelined).
+            pub(crate) async fn load_for_video(
+                mut conn: &AsyncPgConnection,
+                user_id: &str,
+                video_id: &str,
+            ) -> Result<Vec<$model>> {
+                Ok($table::table
+                    .inner_join($link::table.inner_join(video_summary::table))
+                    .filter(video_summary::id.eq(video_id))
+                    .filter(video_summary::user_id.eq(user_id))
+                    .order($table::name)
+                    .select($model::as_select())
+                    .load(&mut conn)
+                    .await?)
             }
 
             /// Adds labels (created if missing) to the user's video; returns

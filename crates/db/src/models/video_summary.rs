@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl::{self, count_star};
 use diesel::prelude::*;
-use diesel::result::DatabaseErrorKind;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 
@@ -12,12 +11,13 @@ use crate::error::{Error, Result};
 use crate::instrument::{Rows, one_row, operation};
 use crate::models::fixed_sql::{FixedSql, statement_names};
 use crate::models::label::normalize_name;
-use crate::models::row_id::new_id;
-use crate::models::{AiContent, ProcessingStatus, parse_youtube_id};
+use crate::models::{AiContent, ProcessingStatus};
 use crate::schema::{category, tag, video_summary, video_summary_category, video_summary_tag};
 
 /// A row of `video_summary`.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable, Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable, Serialize,
+)]
 #[diesel(table_name = video_summary, check_for_backend(diesel::pg::Pg))]
 pub struct VideoSummary {
     pub id: String,
@@ -35,125 +35,6 @@ pub struct VideoSummary {
     pub ai_generated_content: Option<AiContent>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// A video a user saves; [`NewVideo::insert`] parses the URL and gives the
-/// row a nanoid (unless `id` is given) and the `pending` status.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NewVideo<'a> {
-    /// The row's id; a fresh nanoid when `None`. Seeds and imports pass
-    /// their own so that loading the same data twice gives the same ids.
-    pub id: Option<&'a str>,
-    /// When the video was saved (`created_at` and `updated_at`); now when
-    /// `None`.
-    pub saved_at: Option<DateTime<Utc>>,
-    pub user_id: &'a str,
-    pub youtube_url: &'a str,
-    pub title: &'a str,
-    pub description: Option<&'a str>,
-    pub channel_name: Option<&'a str>,
-    pub duration: Option<i32>,
-    pub thumbnail_url: Option<&'a str>,
-}
-
-impl NewVideo<'_> {
-    /// Saves the video for its user. The same YouTube video saved twice by
-    /// one user is [`Error::Duplicate`] with the id of the saved one; an
-    /// unknown user is [`Error::NotFound`].
-    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> Result<VideoSummary> {
-        operation!("video_summary.insert", conn, async |conn| {
-            let youtube_id = parse_youtube_id(self.youtube_url)
-                .map_err(|reason| Error::invalid("youtube_url", reason))?;
-            let title = self.title.trim();
-            if title.is_empty() {
-                return Err(Error::invalid("title", "must not be empty"));
-            }
-            if let Some(duration) = self.duration.filter(|d| *d < 0) {
-                return Err(Error::invalid(
-                    "duration",
-                    format!("{duration} is negative"),
-                ));
-            }
-            let generated;
-            let id = match self.id {
-                Some(id) if id.trim().is_empty() => {
-                    return Err(Error::invalid("id", "must not be empty"));
-                }
-                Some(id) => id,
-                None => {
-                    generated = new_id();
-                    &generated
-                }
-            };
-            // Plain `column = value` pairs, not a derived `Insertable`: its
-            // optional fields may write DEFAULT, so Diesel would prepare the
-            // statement anew on every call; this one is prepared once. An
-            // absent save time is the database's now(), through COALESCE.
-            let saved_at = coalesce(self.saved_at, dsl::now);
-            let row = (
-                video_summary::id.eq(id),
-                video_summary::user_id.eq(self.user_id),
-                video_summary::youtube_url.eq(self.youtube_url.trim()),
-                video_summary::youtube_id.eq(&youtube_id),
-                video_summary::title.eq(title),
-                video_summary::description.eq(self.description),
-                video_summary::channel_name.eq(self.channel_name),
-                video_summary::duration.eq(self.duration),
-                video_summary::thumbnail_url.eq(self.thumbnail_url),
-                video_summary::processing_status.eq(ProcessingStatus::Pending),
-                video_summary::created_at.eq(saved_at),
-                video_summary::updated_at.eq(saved_at),
-            );
-            // ON CONFLICT keeps a concurrent duplicate from being an error in
-            // the database's log and from aborting a caller's transaction.
-            let inserted = FixedSql::<InsertVideo, _>::new(
-                diesel::insert_into(video_summary::table)
-                    .values(&row)
-                    .on_conflict((video_summary::user_id, video_summary::youtube_id))
-                    .do_nothing()
-                    .returning(VideoSummary::as_returning()),
-            )
-            .get_result(conn)
-            .await
-            .optional();
-            match inserted {
-                Ok(Some(video)) => Ok(video),
-                Ok(None) => {
-                    let existing =
-                        VideoSummary::find_by_youtube_id(conn, self.user_id, &youtube_id)
-                            .await?
-                            .ok_or_else(|| Error::not_found("video_summary", &youtube_id))?;
-                    Err(Error::Duplicate {
-                        entity: "video_summary",
-                        existing_id: existing.id,
-                    })
-                }
-                Err(diesel::result::Error::DatabaseError(
-                    DatabaseErrorKind::ForeignKeyViolation,
-                    _,
-                )) => Err(Error::not_found("user", self.user_id)),
-                // Only a caller-chosen id can collide with another row's.
-                Err(diesel::result::Error::DatabaseError(
-                    DatabaseErrorKind::UniqueViolation,
-                    info,
-                )) if info.constraint_name() == Some("video_summary_pkey") => {
-                    Err(Error::Duplicate {
-                        entity: "video_summary",
-                        existing_id: id.to_string(),
-                    })
-                }
-                Err(e) => Err(e.into()),
-            }
-        })
-    }
-}
-
-define_sql_function! {
-    /// `COALESCE(value, fallback)`: the value, or the fallback when it is NULL.
-    fn coalesce<T: diesel::sql_types::SqlType + diesel::sql_types::SingleValue>(
-        value: diesel::sql_types::Nullable<T>,
-        fallback: T,
-    ) -> T;
 }
 
 define_sql_function! {
@@ -347,18 +228,28 @@ impl VideoSummary {
         id: &str,
     ) -> Result<VideoSummary> {
         operation!("video_summary.find", conn, async |conn| {
-            // The primary key finds one row at most: no LIMIT to bind.
-            FixedSql::<FindVideo, _>::new(
-                video_summary::table
-                    .filter(video_summary::id.eq(id))
-                    .filter(video_summary::user_id.eq(user_id))
-                    .select(VideoSummary::as_select()),
-            )
-            .get_result(conn)
-            .await
-            .optional()?
-            .ok_or_else(|| Error::not_found("video_summary", id))
+            Self::load_one(conn, user_id, id).await
         })
+    }
+
+    /// [`VideoSummary::find`] on a connection that other statements may
+    /// share at the same time (pipelined).
+    pub(crate) async fn load_one(
+        mut conn: &AsyncPgConnection,
+        user_id: &str,
+        id: &str,
+    ) -> Result<VideoSummary> {
+        // The primary key finds one row at most: no LIMIT to bind.
+        FixedSql::<FindVideo, _>::new(
+            video_summary::table
+                .filter(video_summary::id.eq(id))
+                .filter(video_summary::user_id.eq(user_id))
+                .select(VideoSummary::as_select()),
+        )
+        .get_result(&mut conn)
+        .await
+        .optional()?
+        .ok_or_else(|| Error::not_found("video_summary", id))
     }
 
     /// The id of the user who owns the video. For operator tools only, which
@@ -445,7 +336,18 @@ impl VideoSummary {
                     if let Some(cursor) = &cursor {
                         query = query.filter(cursor.after());
                     }
-                    query.load(conn).await?
+                    // The first page by one status or by one tag, the
+                    // filters the application offers, keep a prepared
+                    // statement too; the rarer shapes are prepared per call.
+                    match (filter.status, filter.tag, filter.category, &cursor) {
+                        (Some(_), None, None, None) => {
+                            FixedSql::<ListByStatus, _>::new(query).load(conn).await?
+                        }
+                        (None, Some(_), None, None) => {
+                            FixedSql::<ListByTag, _>::new(query).load(conn).await?
+                        }
+                        _ => query.load(conn).await?,
+                    }
                 }
             };
             let next_cursor = if items.len() as i64 > limit {
@@ -649,8 +551,10 @@ statement_names! {
     ListFirstPage;
     /// A later page of [`VideoSummary::list`], unfiltered.
     ListPageAfter;
-    /// [`NewVideo::insert`].
-    InsertVideo;
+    /// The first page of [`VideoSummary::list`] by status alone.
+    ListByStatus;
+    /// The first page of [`VideoSummary::list`] by tag alone.
+    ListByTag;
     /// The status UPDATE.
     StatusMove;
     /// The status UPDATE that also stores the AI content.

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use db::models::{
-    Category, Keyframe, ProcessingStatus, StatusCounts, Tag, User, VideoFilter, VideoSummary,
+    Category, ProcessingStatus, StatusCounts, Tag, User, VideoDetails, VideoFilter, VideoSummary,
 };
 use db::pipeline::{self, JobState};
 use diesel::QueryableByName;
@@ -249,12 +249,15 @@ pub async fn video(ctx: Ctx, Path(id): Path<String>) -> Result<Markup> {
         .read(move |conn| {
             Box::pin(async move {
                 let owner_id = VideoSummary::owner_id(conn, &id).await?;
-                let video = VideoSummary::find(conn, &owner_id, &id).await?;
+                let details = VideoDetails::find(conn, &owner_id, &id).await?;
                 let owner = User::find(conn, &owner_id).await?;
-                let tags = Tag::for_video(conn, &owner_id, &id).await?;
-                let categories = Category::for_video(conn, &owner_id, &id).await?;
-                let keyframes = Keyframe::for_video(conn, &owner_id, &id).await?;
                 let job = JobState::find(conn, &owner_id, &id).await?;
+                let VideoDetails {
+                    video,
+                    tags,
+                    categories,
+                    keyframes,
+                } = details;
                 Ok((video, owner, tags, categories, keyframes, job))
             })
         })

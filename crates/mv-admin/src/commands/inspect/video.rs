@@ -3,11 +3,11 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use db::models::{User, VideoSummary};
+use db::models::{User, VideoDetails, VideoSummary};
 use diesel_async::AsyncPgConnection;
 use serde::Serialize;
 
-use crate::commands::videos::{VideoDetails, details};
+use crate::commands::videos::render_details;
 use crate::output::{Cell, DIM, Fields, heading, shown};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -31,7 +31,7 @@ pub async fn inspect_video(conn: &mut AsyncPgConnection, id: &str) -> Result<Ins
     let owner_id = VideoSummary::owner_id(conn, id).await?;
     Ok(Inspection {
         owner: User::find(conn, &owner_id).await?,
-        details: details(conn, &owner_id, id).await?,
+        details: VideoDetails::find(conn, &owner_id, id).await?,
     })
 }
 
@@ -45,7 +45,7 @@ impl Inspection {
                 .then(&self.owner.id, DIM),
         );
         let mut out = owner.render();
-        out.push_str(&self.details.render(now));
+        out.push_str(&render_details(&self.details, now));
         if let Some(content) = &self.details.video.ai_generated_content {
             out.push_str(&heading("ai_generated_content"));
             // JSON escapes C0 controls in strings, but not DEL or C1.

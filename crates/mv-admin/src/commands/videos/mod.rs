@@ -7,11 +7,10 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use db::models::{
-    Category, DEFAULT_PAGE_SIZE, Keyframe, MAX_PAGE_SIZE, ProcessingStatus, Tag, User, VideoFilter,
-    VideoPage, VideoSummary,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ProcessingStatus, User, VideoDetails, VideoFilter, VideoPage,
+    VideoSummary,
 };
 use diesel_async::AsyncPgConnection;
-use serde::Serialize;
 
 use crate::Context;
 use crate::output::{
@@ -96,7 +95,7 @@ pub async fn run(context: &Context, command: VideosCommand) -> Result<()> {
             if context.json {
                 print_json(&video)
             } else {
-                print(&video.render(Utc::now()))
+                print(&render_details(&video, Utc::now()))
             }
         }
     }
@@ -154,109 +153,81 @@ pub fn render_page(page: &VideoPage, now: DateTime<Utc>) -> String {
     out
 }
 
-/// A video with everything attached to it; in JSON, the row's columns and
-/// the lists of its tags, categories and keyframes.
-#[derive(Debug, Clone, Serialize)]
-pub struct VideoDetails {
-    #[serde(flatten)]
-    pub video: VideoSummary,
-    pub tags: Vec<Tag>,
-    pub categories: Vec<Category>,
-    pub keyframes: Vec<Keyframe>,
-}
-
 /// The video `id` of the user named by `user` (an id or an email).
 pub async fn show(conn: &mut AsyncPgConnection, user: &str, id: &str) -> Result<VideoDetails> {
     let user = User::find_by_id_or_email(conn, user).await?;
-    details(conn, &user.id, id).await
+    Ok(VideoDetails::find(conn, &user.id, id).await?)
 }
 
-/// The user's video `id` with its tags, categories and keyframes.
-pub async fn details(
-    conn: &mut AsyncPgConnection,
-    user_id: &str,
-    id: &str,
-) -> Result<VideoDetails> {
-    let video = VideoSummary::find(conn, user_id, id).await?;
-    Ok(VideoDetails {
-        tags: Tag::for_video(conn, user_id, id).await?,
-        categories: Category::for_video(conn, user_id, id).await?,
-        keyframes: Keyframe::for_video(conn, user_id, id).await?,
-        video,
-    })
-}
-
-impl VideoDetails {
-    /// The video for people: its fields, keyframes and AI content.
-    pub fn render(&self, now: DateTime<Utc>) -> String {
-        let video = &self.video;
-        let names = |names: Vec<&str>| {
-            if names.is_empty() {
-                Cell::styled("-", DIM)
-            } else {
-                Cell::from(names.join(", "))
-            }
-        };
-        let mut fields = Fields::new();
-        fields
-            .add("title", Cell::styled(&video.title, HEADER))
-            .add("id", video.id.as_str())
-            .add("url", video.youtube_url.as_str())
-            .optional("channel", video.channel_name.as_deref())
-            .optional("duration", video.duration.map(clock))
-            .add(
-                "status",
-                Cell::styled(
-                    video.processing_status.as_str(),
-                    status_style(video.processing_status),
-                ),
-            );
-        if let Some(error) = &video.processing_error {
-            fields.add("error", error.as_str());
+/// The video for people: its fields, keyframes and AI content.
+pub fn render_details(details: &VideoDetails, now: DateTime<Utc>) -> String {
+    let video = &details.video;
+    let names = |names: Vec<&str>| {
+        if names.is_empty() {
+            Cell::styled("-", DIM)
+        } else {
+            Cell::from(names.join(", "))
         }
-        fields
-            .add(
-                "tags",
-                names(self.tags.iter().map(|t| t.name.as_str()).collect()),
-            )
-            .add(
-                "categories",
-                names(self.categories.iter().map(|c| c.name.as_str()).collect()),
-            )
-            .add("saved", time_with_date(video.created_at, now))
-            .add("updated", time_with_date(video.updated_at, now))
-            .optional("description", video.description.as_deref());
-        let mut out = fields.render();
-
-        if !self.keyframes.is_empty() {
-            out.push_str(&heading("Keyframes"));
-            let mut table = Table::new(["AT", "DESCRIPTION", "IMAGE"])
-                .right(0)
-                .flexible(1);
-            for frame in &self.keyframes {
-                table.push(vec![
-                    clock(frame.timestamp).into(),
-                    frame.description.as_deref().unwrap_or("").into(),
-                    Cell::styled(frame.image_url.as_str(), DIM),
-                ]);
-            }
-            out.push_str(&table.render(crate::output::terminal_width()));
-        }
-        if let Some(content) = &video.ai_generated_content {
-            out.push_str(&heading("AI content"));
-            if let Some(summary) = &content.summary {
-                out.push_str(&shown(summary));
-                out.push('\n');
-            }
-            for point in content.key_points.iter().flatten() {
-                out.push_str(&format!("  • {}\n", shown(point)));
-            }
-            if !content.extra.is_empty() {
-                // JSON escapes C0 controls in strings, but not DEL or C1.
-                let extra = serde_json::to_string_pretty(&content.extra).unwrap_or_default();
-                out.push_str(&format!("{}\n", shown(&extra)));
-            }
-        }
-        out
+    };
+    let mut fields = Fields::new();
+    fields
+        .add("title", Cell::styled(&video.title, HEADER))
+        .add("id", video.id.as_str())
+        .add("url", video.youtube_url.as_str())
+        .optional("channel", video.channel_name.as_deref())
+        .optional("duration", video.duration.map(clock))
+        .add(
+            "status",
+            Cell::styled(
+                video.processing_status.as_str(),
+                status_style(video.processing_status),
+            ),
+        );
+    if let Some(error) = &video.processing_error {
+        fields.add("error", error.as_str());
     }
+    fields
+        .add(
+            "tags",
+            names(details.tags.iter().map(|t| t.name.as_str()).collect()),
+        )
+        .add(
+            "categories",
+            names(details.categories.iter().map(|c| c.name.as_str()).collect()),
+        )
+        .add("saved", time_with_date(video.created_at, now))
+        .add("updated", time_with_date(video.updated_at, now))
+        .optional("description", video.description.as_deref());
+    let mut out = fields.render();
+
+    if !details.keyframes.is_empty() {
+        out.push_str(&heading("Keyframes"));
+        let mut table = Table::new(["AT", "DESCRIPTION", "IMAGE"])
+            .right(0)
+            .flexible(1);
+        for frame in &details.keyframes {
+            table.push(vec![
+                clock(frame.timestamp).into(),
+                frame.description.as_deref().unwrap_or("").into(),
+                Cell::styled(frame.image_url.as_str(), DIM),
+            ]);
+        }
+        out.push_str(&table.render(crate::output::terminal_width()));
+    }
+    if let Some(content) = &video.ai_generated_content {
+        out.push_str(&heading("AI content"));
+        if let Some(summary) = &content.summary {
+            out.push_str(&shown(summary));
+            out.push('\n');
+        }
+        for point in content.key_points.iter().flatten() {
+            out.push_str(&format!("  • {}\n", shown(point)));
+        }
+        if !content.extra.is_empty() {
+            // JSON escapes C0 controls in strings, but not DEL or C1.
+            let extra = serde_json::to_string_pretty(&content.extra).unwrap_or_default();
+            out.push_str(&format!("{}\n", shown(&extra)));
+        }
+    }
+    out
 }
