@@ -5,7 +5,9 @@
 # --instrumented` (tracing and metrics on, exported nowhere), alternating
 # A B C A B C.
 #
-#   scripts/bench.sh [WORKLOAD,...]        (default get,list,create,status)
+#   scripts/bench.sh [WORKLOAD,...]
+#
+# (default: every workload, get,list,create,status,page,list_tag,list_status,save)
 #
 # Prints every SPEC JSON line on stdout, then per workload the median ratio
 # mv/pgbench of ops/s and of p99 (and, for list, mv's list against pgbench
@@ -19,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-workloads=${1:-get,list,create,status}
+workloads=${1:-get,list,create,status,page,list_tag,list_status,save}
 users=${BENCH_USERS:-1000}
 videos=${BENCH_VIDEOS:-100000}
 clients=${BENCH_CLIENTS:-8}

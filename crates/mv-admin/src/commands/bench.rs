@@ -12,7 +12,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use db::models::{NewVideo, ProcessingStatus, VideoFilter, VideoSummary};
+use db::models::{NewVideo, ProcessingStatus, VideoDetails, VideoFilter, VideoSummary};
 use db::{Db, DbConfig, Error};
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;
@@ -35,7 +35,11 @@ pub const RESTORE_SQL: &str = include_str!("../../../../scripts/bench/restore.sq
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The workloads to run, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "get,list,create,status")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "get,list,create,status,page,list_tag,list_status,save"
+    )]
     pub workload: Vec<Workload>,
     /// Concurrent clients, over a pool of as many connections (at most 1,000).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000))]
@@ -88,7 +92,32 @@ pub enum Workload {
     Create,
     /// Move a random video to processing.
     Status,
+    /// A random video's page: the video with its tags, categories and
+    /// keyframes, as `videos show` reads it.
+    Page,
+    /// The first page of a random user's videos with a random tag.
+    #[value(name = "list_tag")]
+    #[serde(rename = "list_tag")]
+    ListTag,
+    /// The first page of a random user's videos in a random status.
+    #[value(name = "list_status")]
+    #[serde(rename = "list_status")]
+    ListStatus,
+    /// Save a new video with three tags for a random user.
+    Save,
 }
+
+/// The dataset's tags (SPEC: `T`), named `tag-<k>`.
+const TAGS: u64 = 200;
+
+/// The statuses `list_status` picks from, in the order its pgbench script
+/// numbers them.
+const STATUSES: [ProcessingStatus; 4] = [
+    ProcessingStatus::Pending,
+    ProcessingStatus::Processing,
+    ProcessingStatus::Completed,
+    ProcessingStatus::Failed,
+];
 
 /// The size of the loaded dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,19 +168,24 @@ impl Dataset {
 impl Workload {
     /// Whether the workload changes the dataset.
     pub fn writes(self) -> bool {
-        matches!(self, Self::Create | Self::Status)
+        matches!(self, Self::Create | Self::Status | Self::Save)
     }
 
-    /// How many values its random pick ranges over: videos or users.
+    /// How many values its random pick ranges over: videos, users, or a
+    /// user and a tag or status.
     fn choices(self, dataset: Dataset) -> u64 {
         match self {
-            Self::Get | Self::Status => dataset.videos,
-            Self::List | Self::Create => dataset.users,
+            Self::Get | Self::Status | Self::Page => dataset.videos,
+            Self::List | Self::Create | Self::Save => dataset.users,
+            Self::ListTag => dataset.users * TAGS,
+            Self::ListStatus => dataset.users * STATUSES.len() as u64,
         }
     }
 
-    /// One operation through the DAOs: `pick` is the video (get, status) or
-    /// the user (list, create); `rng` makes the new video's YouTube id.
+    /// One operation through the DAOs: `pick` is the video (get, status,
+    /// page), the user (list, create, save), or the user and the tag or
+    /// status (`pick % users`, `pick / users`); `rng` makes a new video's
+    /// YouTube id and picks its tags.
     pub async fn run_once(
         self,
         conn: &mut AsyncPgConnection,
@@ -169,17 +203,39 @@ impl Workload {
                 VideoSummary::list(conn, user.as_str(), &VideoFilter::default()).await?;
             }
             Self::Create => {
-                let youtube_id: String = (0..11)
-                    .map(|_| YOUTUBE_ID_ALPHABET[rng.random_range(0..64)] as char)
-                    .collect();
-                NewVideo {
-                    user_id: Id::user(pick).as_str(),
-                    youtube_url: &format!("https://www.youtube.com/watch?v={youtube_id}"),
-                    title: "Bench video",
-                    ..NewVideo::default()
-                }
-                .insert(conn)
-                .await?;
+                let url = random_youtube_url(rng);
+                new_video(&Id::user(pick), &url).insert(conn).await?;
+            }
+            Self::Save => {
+                let url = random_youtube_url(rng);
+                // Three different tags, as save.sql picks them.
+                let first = rng.random_range(0..TAGS);
+                let tags = [0, 67, 134].map(|step| format!("tag-{}", (first + step) % TAGS));
+                let tags = tags.each_ref().map(String::as_str);
+                new_video(&Id::user(pick), &url)
+                    .insert_tagged(conn, &tags)
+                    .await?;
+            }
+            Self::Page => {
+                let (user, video) = (Id::user(pick % dataset.users), Id::video(pick));
+                VideoDetails::find(conn, user.as_str(), video.as_str()).await?;
+            }
+            Self::ListTag => {
+                let user = Id::user(pick % dataset.users);
+                let tag = format!("tag-{}", pick / dataset.users);
+                let filter = VideoFilter {
+                    tag: Some(&tag),
+                    ..VideoFilter::default()
+                };
+                VideoSummary::list(conn, user.as_str(), &filter).await?;
+            }
+            Self::ListStatus => {
+                let user = Id::user(pick % dataset.users);
+                let filter = VideoFilter {
+                    status: Some(STATUSES[(pick / dataset.users) as usize % STATUSES.len()]),
+                    ..VideoFilter::default()
+                };
+                VideoSummary::list(conn, user.as_str(), &filter).await?;
             }
             Self::Status => {
                 // The DAO makes legal moves only: a video that is not pending
@@ -205,6 +261,24 @@ impl Workload {
 
 const YOUTUBE_ID_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// A YouTube URL of a random video id.
+fn random_youtube_url(rng: &mut SmallRng) -> String {
+    let youtube_id: String = (0..11)
+        .map(|_| YOUTUBE_ID_ALPHABET[rng.random_range(0..64)] as char)
+        .collect();
+    format!("https://www.youtube.com/watch?v={youtube_id}")
+}
+
+/// The video `create` and `save` add for `user`.
+fn new_video<'a>(user: &'a Id, url: &'a str) -> NewVideo<'a> {
+    NewVideo {
+        user_id: user.as_str(),
+        youtube_url: url,
+        title: "Bench video",
+        ..NewVideo::default()
+    }
+}
 
 /// One SPEC output line.
 #[derive(Debug, Clone, Serialize)]
