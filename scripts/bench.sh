@@ -3,7 +3,7 @@
 # run: for each workload, pgbench running the very statements the DAOs send
 # (scripts/bench/pgbench/), `mv-admin bench`, and `mv-admin bench
 # --instrumented` (tracing and metrics on, exported nowhere), alternating
-# A B C A B C.
+# A B C A C B.
 #
 #   scripts/bench.sh [WORKLOAD,...]
 #
@@ -92,8 +92,14 @@ for workload in ${workloads//,/ }; do
         say "$workload: round $round of $rounds"
         pgbench_line "$workload" | record
         restore
-        "$mv" bench --workload "$workload" --clients "$clients" --jobs "$jobs" --ops "$ops" --warmup "$warmup" | record
-        "$mv" bench --instrumented --workload "$workload" --clients "$clients" --jobs "$jobs" --ops "$ops" --warmup "$warmup" | record
+        # mv and mv+obs take turns at going first, so that neither gains
+        # from always running on a server the other has just warmed.
+        variants=("" --instrumented)
+        if [ $((round % 2)) -eq 0 ]; then variants=(--instrumented ""); fi
+        for variant in "${variants[@]}"; do
+            "$mv" bench ${variant:+"$variant"} --workload "$workload" --clients "$clients" --jobs "$jobs" \
+                --ops "$ops" --warmup "$warmup" | record
+        done
         if [ "$workload" = list ]; then
             pgbench_line list_original | record
         fi
