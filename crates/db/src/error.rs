@@ -112,19 +112,41 @@ impl Error {
 
     /// The kind of failure, for metrics and logs: a fixed name, never data.
     pub fn kind(&self) -> &'static str {
+        Self::KINDS[self.kind_index()]
+    }
+
+    /// Every [`Error::kind`], in the order of [`Error::kind_index`].
+    pub const KINDS: [&'static str; 12] = [
+        "not_found",
+        "duplicate",
+        "referenced",
+        "invalid_input",
+        "illegal_transition",
+        "stale_attempt",
+        "connection_lost",
+        "connect",
+        "pool_timeout",
+        "pooler_prepared_statements",
+        "config",
+        "database",
+    ];
+
+    /// Where the kind is in [`Error::KINDS`]: the metrics keep a key per
+    /// kind, built at compile time.
+    pub(crate) fn kind_index(&self) -> usize {
         match self {
-            Self::NotFound { .. } => "not_found",
-            Self::Duplicate { .. } => "duplicate",
-            Self::Referenced { .. } => "referenced",
-            Self::InvalidInput { .. } => "invalid_input",
-            Self::IllegalTransition { .. } => "illegal_transition",
-            Self::StaleAttempt { .. } => "stale_attempt",
-            Self::ConnectionLost { .. } => "connection_lost",
-            Self::Connect { .. } => "connect",
-            Self::PoolTimeout { .. } => "pool_timeout",
-            Self::PoolerPreparedStatements { .. } => "pooler_prepared_statements",
-            Self::Config(_) => "config",
-            Self::Database(_) => "database",
+            Self::NotFound { .. } => 0,
+            Self::Duplicate { .. } => 1,
+            Self::Referenced { .. } => 2,
+            Self::InvalidInput { .. } => 3,
+            Self::IllegalTransition { .. } => 4,
+            Self::StaleAttempt { .. } => 5,
+            Self::ConnectionLost { .. } => 6,
+            Self::Connect { .. } => 7,
+            Self::PoolTimeout { .. } => 8,
+            Self::PoolerPreparedStatements { .. } => 9,
+            Self::Config(_) => 10,
+            Self::Database(_) => 11,
         }
     }
 

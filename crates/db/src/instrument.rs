@@ -15,7 +15,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use metrics::{Key, Label, Level, Metadata, Unit};
 use tracing::Instrument as _;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The metric and label names, for dashboards and tests.
 pub mod names {
@@ -110,10 +110,14 @@ pub fn describe_metrics() {
 /// recording allocates nothing.
 pub(crate) struct Operation {
     name: &'static str,
-    labels: &'static [Label; 2],
     duration: Key,
     rows: Key,
+    /// The labels of a failure, by [`Error::kind_index`].
+    error_labels: &'static ErrorLabels,
 }
+
+/// An operation's labels with `error.type`, one set per [`Error::KINDS`].
+pub(crate) type ErrorLabels = [[Label; 3]; Error::KINDS.len()];
 
 impl Operation {
     pub(crate) const fn labels(name: &'static str) -> [Label; 2] {
@@ -123,12 +127,40 @@ impl Operation {
         ]
     }
 
-    pub(crate) const fn new(name: &'static str, labels: &'static [Label; 2]) -> Self {
+    pub(crate) const fn error_labels(name: &'static str) -> ErrorLabels {
+        const fn failed(name: &'static str, kind: usize) -> [Label; 3] {
+            [
+                Label::from_static_parts(names::SYSTEM, "postgresql"),
+                Label::from_static_parts(names::OPERATION, name),
+                Label::from_static_parts(names::ERROR_TYPE, Error::KINDS[kind]),
+            ]
+        }
+        [
+            failed(name, 0),
+            failed(name, 1),
+            failed(name, 2),
+            failed(name, 3),
+            failed(name, 4),
+            failed(name, 5),
+            failed(name, 6),
+            failed(name, 7),
+            failed(name, 8),
+            failed(name, 9),
+            failed(name, 10),
+            failed(name, 11),
+        ]
+    }
+
+    pub(crate) const fn new(
+        name: &'static str,
+        labels: &'static [Label; 2],
+        error_labels: &'static ErrorLabels,
+    ) -> Self {
         Self {
             name,
-            labels,
             duration: Key::from_static_parts(names::OPERATION_DURATION, labels),
             rows: Key::from_static_parts(names::RETURNED_ROWS, labels),
+            error_labels,
         }
     }
 }
@@ -139,8 +171,10 @@ impl Operation {
 macro_rules! operation {
     ($name:expr, $conn:expr, $body:expr) => {{
         static LABELS: [::metrics::Label; 2] = $crate::instrument::Operation::labels($name);
+        static ERROR_LABELS: $crate::instrument::ErrorLabels =
+            $crate::instrument::Operation::error_labels($name);
         static OPERATION: $crate::instrument::Operation =
-            $crate::instrument::Operation::new($name, &LABELS);
+            $crate::instrument::Operation::new($name, &LABELS, &ERROR_LABELS);
         $crate::instrument::run(
             $conn,
             &OPERATION,
@@ -184,19 +218,21 @@ pub(crate) async fn run<T: Rows>(
             });
         }
         Err(error) => {
-            let kind = error.kind();
-            span.record("error.type", kind);
-            let mut labels = operation.labels.to_vec();
-            labels.push(Label::from_static_parts(names::ERROR_TYPE, kind));
+            span.record("error.type", error.kind());
+            // Keys of static labels: a failure allocates nothing either.
+            let labels = &operation.error_labels[error.kind_index()];
             metrics::with_recorder(|recorder| {
                 recorder
                     .register_histogram(
-                        &Key::from_parts(names::OPERATION_DURATION, labels.clone()),
+                        &Key::from_static_parts(names::OPERATION_DURATION, labels),
                         &METADATA,
                     )
                     .record(seconds);
                 recorder
-                    .register_counter(&Key::from_parts(names::OPERATION_ERRORS, labels), &METADATA)
+                    .register_counter(
+                        &Key::from_static_parts(names::OPERATION_ERRORS, labels),
+                        &METADATA,
+                    )
                     .increment(1);
             });
         }
