@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use diesel::connection::{DebugQuery, Instrumentation, InstrumentationEvent};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use metrics::{Key, Label, Level, Metadata, Unit};
-use tracing::Instrument as _;
+use tracing::Id;
 
 use crate::error::{Error, Result};
 
@@ -178,13 +178,23 @@ macro_rules! operation {
         $crate::instrument::run(
             $conn,
             &OPERATION,
-            ::tracing::info_span!(
-                $name,
-                db.system.name = "postgresql",
-                db.operation.name = $name,
-                db.response.returned_rows = ::tracing::field::Empty,
-                error.type = ::tracing::field::Empty,
-            ),
+            |parent| match parent {
+                Some(parent) => ::tracing::info_span!(
+                    parent: parent,
+                    $name,
+                    db.system.name = "postgresql",
+                    db.operation.name = $name,
+                    db.response.returned_rows = ::tracing::field::Empty,
+                    error.type = ::tracing::field::Empty,
+                ),
+                None => ::tracing::info_span!(
+                    $name,
+                    db.system.name = "postgresql",
+                    db.operation.name = $name,
+                    db.response.returned_rows = ::tracing::field::Empty,
+                    error.type = ::tracing::field::Empty,
+                ),
+            },
             $body,
         )
         .await
@@ -192,17 +202,31 @@ macro_rules! operation {
 }
 pub(crate) use operation;
 
-/// Runs `body` on `conn` as `operation`, inside `span`, and records it.
+/// Runs `body` on `conn` as `operation`, in the span `span` makes, and
+/// records it.
+///
+/// The span is never entered: entering it on every poll of the body (what
+/// `Instrument` does) costs a subscriber's span stack a push, a pop and two
+/// reference counts each time, a few per cent of a primary-key read. A
+/// call's span has as parent the operation running on the same connection
+/// (`span` gets its id; the connection's tracker keeps that span during the
+/// body, and the pool forgets it at check-out, after a cancelled call), and
+/// otherwise the caller's current span, as an entered one would.
 pub(crate) async fn run<T: Rows>(
     conn: &mut AsyncPgConnection,
     operation: &'static Operation,
-    span: tracing::Span,
+    span: impl FnOnce(Option<Id>) -> tracing::Span,
     body: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T>,
 ) -> Result<T> {
-    let watch = Tracker::of(conn).map(Tracker::begin);
+    let tracker = Tracker::of(conn);
+    let span = span(tracker.as_ref().and_then(|t| t.operation.as_ref()?.id()));
+    let mut watch = tracker.map(|tracker| tracker.begin(&span));
     let started = Instant::now();
-    let result = body(conn).instrument(span.clone()).await;
+    let result = body(conn).await;
     let took = started.elapsed();
+    if let (Some(watch), Some(tracker)) = (&mut watch, Tracker::of(conn)) {
+        tracker.operation = watch.parent.take();
+    }
     let seconds = took.as_secs_f64();
     match &result {
         Ok(value) => {
@@ -237,12 +261,12 @@ pub(crate) async fn run<T: Rows>(
             });
         }
     }
-    if let Some(watch) = watch
+    if let Some(watch) = &watch
         && let Some(threshold) = watch.slow
         && took >= threshold
     {
         let (statements, slowest) = Tracker::of(conn)
-            .map(|tracker| tracker.end(&watch))
+            .map(|tracker| tracker.end(watch))
             .unwrap_or_default();
         let (statement_ms, statement) = match &slowest {
             Some((took, sql)) => (Some(millis(*took)), sql.as_str()),
@@ -317,6 +341,10 @@ one_row!(String, chrono::DateTime<chrono::Utc>);
 /// log is on, what its statements took.
 #[derive(Debug)]
 pub(crate) struct Tracker {
+    /// The span of the operation running on the connection now: the parent
+    /// of any operation it calls. Kept as a span, so that it stays open for
+    /// as long as it is referred to.
+    operation: Option<tracing::Span>,
     slow: Option<Duration>,
     pool_wait: Duration,
     statements: u32,
@@ -326,6 +354,8 @@ pub(crate) struct Tracker {
 
 /// What a call saw of its connection when it began.
 struct Watch {
+    /// The operation that was running before this one.
+    parent: Option<tracing::Span>,
     slow: Option<Duration>,
     pool_wait: Duration,
     statements: u32,
@@ -334,6 +364,7 @@ struct Watch {
 impl Tracker {
     pub(crate) fn new(slow: Option<Duration>) -> Self {
         Self {
+            operation: None,
             slow,
             pool_wait: Duration::ZERO,
             statements: 0,
@@ -347,14 +378,19 @@ impl Tracker {
         conn.instrumentation().downcast_mut::<Self>()
     }
 
-    /// Records the wait of the check-out that handed the connection out.
+    /// Records the wait of the check-out that handed the connection out;
+    /// forgets the operation a cancelled call left as running.
     pub(crate) fn checked_out(&mut self, waited: Duration) {
         self.pool_wait = waited;
+        self.operation = None;
     }
 
-    fn begin(&mut self) -> Watch {
+    /// Starts an operation whose span is `span`.
+    fn begin(&mut self, span: &tracing::Span) -> Watch {
         self.slowest = None;
+        let current = (!span.is_disabled()).then(|| span.clone());
         Watch {
+            parent: std::mem::replace(&mut self.operation, current),
             slow: self.slow,
             pool_wait: self.pool_wait,
             statements: self.statements,

@@ -8,14 +8,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use db::instrument::{SLOW_QUERY_TARGET, names};
-use db::models::{NewVideo, ProcessingStatus, VideoDetails, VideoFilter, VideoSummary};
+use db::models::{NewVideo, ProcessingStatus, Tag, VideoDetails, VideoFilter, VideoSummary};
 use db::{Db, DbConfig, Error, pipeline};
+use futures_util::FutureExt as _;
 use local_pg::harness::TestDatabase;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::{CompositeKey, MetricKind};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Instrument as _, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -57,6 +58,10 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Se
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         attrs.record(&mut Fields(&mut fields));
+        // The parent's name, under a key no span's field has.
+        if let Some(parent) = ctx.span(id).and_then(|span| span.parent()) {
+            fields.insert("(parent)".to_string(), parent.name().to_string());
+        }
         let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
         spans.push((attrs.metadata().name().to_string(), fields));
         if let Some(span) = ctx.span(id) {
@@ -141,6 +146,65 @@ async fn config(test: &TestDatabase, slow: Option<Duration>) -> DbConfig {
         slow_query: slow,
         ..test.config()
     }
+}
+
+/// The parent of each span named `name`, in the order they were made.
+fn parents(spans: &[Entry], name: &str) -> Vec<Option<String>> {
+    spans
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, fields)| fields.get("(parent)").cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_call_inside_another_is_its_child_and_the_callers_span_is_the_parent() {
+    let test = TestDatabase::new().await;
+    let seen = Seen::default();
+    let _spans =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
+    let config = DbConfig {
+        pool_size: 1,
+        ..config(&test, None).await
+    };
+    let db = Db::connect(&config).await.expect("pool");
+    let request = tracing::info_span!("request");
+    async {
+        let mut conn = db.get().await.expect("connection");
+        common::user(&mut conn, USER).await;
+        let video = common::video(&mut conn, USER, "aaaaaaaaaaa").await;
+        Tag::attach(&mut conn, USER, &video.id, &["rust"])
+            .await
+            .expect("attach");
+        VideoSummary::find(&mut conn, USER, &video.id)
+            .await
+            .expect("find");
+        // A call cancelled mid-way leaves its span as the connection's
+        // running operation; the next check-out forgets it.
+        // Polled once, then dropped while it waits for the server.
+        let cancelled = VideoSummary::find(&mut conn, USER, &video.id).now_or_never();
+        assert!(cancelled.is_none(), "cancelled before the server answered");
+        drop(conn);
+        let mut conn = db.get().await.expect("the same connection");
+        VideoSummary::find(&mut conn, USER, &video.id)
+            .await
+            .expect("find");
+    }
+    .instrument(request)
+    .await;
+
+    let spans = seen.spans();
+    let request = || Some("request".to_string());
+    let attach = Some("tag.attach".to_string());
+    assert_eq!(parents(&spans, "tag.attach"), [request()]);
+    // Inside the attach: the tags made and the tags read back.
+    assert_eq!(parents(&spans, "tag.get_or_create_many")[0], attach);
+    assert_eq!(parents(&spans, "tag.for_video"), [attach]);
+    // After it, the cancelled find, and after that one: the caller's span.
+    assert_eq!(
+        parents(&spans, "video_summary.find"),
+        [request(), request(), request()]
+    );
 }
 
 #[tokio::test]
