@@ -319,19 +319,36 @@ impl VideoSummary {
                     if let Some(status) = filter.status {
                         query = query.filter(video_summary::processing_status.eq(status));
                     }
+                    // The label's id is looked up once; each of the user's
+                    // videos, walked newest first, is then one probe of the
+                    // link's primary key, and the walk stops at a full page.
                     if let Some(name) = filter.tag {
-                        let tagged = video_summary_tag::table
-                            .inner_join(tag::table)
+                        let tag_id = tag::table
                             .filter(tag::name.eq(normalize_name("tag", name)?))
-                            .select(video_summary_tag::video_summary_id);
-                        query = query.filter(video_summary::id.eq_any(tagged));
+                            .select(tag::id)
+                            .single_value();
+                        query = query.filter(dsl::exists(
+                            video_summary_tag::table
+                                .filter(video_summary_tag::video_summary_id.eq(video_summary::id))
+                                .filter(video_summary_tag::tag_id.nullable().eq(tag_id)),
+                        ));
                     }
                     if let Some(name) = filter.category {
-                        let filed = video_summary_category::table
-                            .inner_join(category::table)
+                        let category_id = category::table
                             .filter(category::name.eq(normalize_name("category", name)?))
-                            .select(video_summary_category::video_summary_id);
-                        query = query.filter(video_summary::id.eq_any(filed));
+                            .select(category::id)
+                            .single_value();
+                        query = query.filter(dsl::exists(
+                            video_summary_category::table
+                                .filter(
+                                    video_summary_category::video_summary_id.eq(video_summary::id),
+                                )
+                                .filter(
+                                    video_summary_category::category_id
+                                        .nullable()
+                                        .eq(category_id),
+                                ),
+                        ));
                     }
                     if let Some(cursor) = &cursor {
                         query = query.filter(cursor.after());
