@@ -20,16 +20,12 @@ rounds=${BENCH_ROUNDS:-2}
 
 say() { printf '%s\n' "$*" >&2; }
 
-for dir in ${MV_PG_BINDIR:-} $(pg_config --bindir 2>/dev/null || true) /usr/lib/postgresql/*/bin; do
-    if [ -x "$dir/pg_dump" ] && [ -x "$dir/psql" ]; then PATH="$dir:$PATH"; break; fi
-done
-command -v pg_dump >/dev/null && command -v pg_restore >/dev/null && command -v psql >/dev/null ||
-    { say "bench-backup.sh needs pg_dump, pg_restore and psql (apt-get install postgresql-client)"; exit 1; }
+source scripts/lib/bench.sh
+use_postgres_programs pg_dump pg_restore psql
 
 cargo build --release --quiet -p mv-admin
 mv=$PWD/target/release/mv-admin
 
-source scripts/lib/bench.sh
 use_bench_database "$mv" "$users" "$videos"
 admin_url=$(printf '%s' "$DATABASE_URL" | sed -E 's#^(postgres(ql)?://[^/]*/)[^?]*#\1postgres#')
 copy_url() { printf '%s' "$DATABASE_URL" | sed -E "s#^(postgres(ql)?://[^/]*/)[^?]*#\\1$1#"; }

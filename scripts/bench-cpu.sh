@@ -26,17 +26,13 @@ scripts=scripts/bench
 
 say() { printf '%s\n' "$*" >&2; }
 
-for dir in ${MV_PG_BINDIR:-} $(pg_config --bindir 2>/dev/null || true) /usr/lib/postgresql/*/bin; do
-    if [ -x "$dir/pgbench" ] && [ -x "$dir/psql" ]; then PATH="$dir:$PATH"; break; fi
-done
-command -v pgbench >/dev/null && command -v psql >/dev/null ||
-    { say "bench-cpu.sh needs pgbench and psql (apt-get install postgresql-client)"; exit 1; }
+source scripts/lib/bench.sh
+use_postgres_programs pgbench psql
 [ -x /usr/bin/time ] || { say "bench-cpu.sh needs /usr/bin/time (apt-get install time)"; exit 1; }
 
 cargo build --release --quiet -p mv-admin
 source scripts/lib/cargo.sh
 mv=$(cargo_target_dir)/release/mv-admin
-source scripts/lib/bench.sh
 use_bench_database "$mv" "$users" "$videos"
 "$mv" migrate >&2
 "$mv" seed --users "$users" --videos "$videos" >&2

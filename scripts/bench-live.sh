@@ -35,11 +35,8 @@ scripts=scripts/bench
 
 say() { printf '%s\n' "$*" >&2; }
 
-for dir in ${MV_PG_BINDIR:-} $(pg_config --bindir 2>/dev/null || true) /usr/lib/postgresql/*/bin; do
-    if [ -x "$dir/pgbench" ] && [ -x "$dir/psql" ]; then PATH="$dir:$PATH"; break; fi
-done
-command -v pgbench >/dev/null && command -v psql >/dev/null ||
-    { say "bench-live.sh needs pgbench and psql (apt-get install postgresql-client)"; exit 1; }
+source scripts/lib/bench.sh
+use_postgres_programs pgbench psql
 
 if [ -n "${MV_ADMIN:-}" ]; then
     mv=$MV_ADMIN

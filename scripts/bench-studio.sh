@@ -19,11 +19,9 @@ videos=${BENCH_VIDEOS:-1000000}
 requests=${BENCH_REQUESTS:-20}
 say() { printf '%s\n' "$*" >&2; }
 
-for dir in ${MV_PG_BINDIR:-} $(pg_config --bindir 2>/dev/null || true) /usr/lib/postgresql/*/bin; do
-    if [ -x "$dir/psql" ]; then PATH="$dir:$PATH"; break; fi
-done
-command -v psql >/dev/null && command -v curl >/dev/null ||
-    { say "bench-studio.sh needs psql and curl"; exit 1; }
+source scripts/lib/bench.sh
+use_postgres_programs psql
+command -v curl >/dev/null || { say "bench-studio.sh needs curl"; exit 1; }
 
 cargo build --release --quiet -p mv-admin
 mv=target/release/mv-admin

@@ -33,18 +33,13 @@ scripts=scripts/bench
 
 say() { printf '%s\n' "$*" >&2; }
 
-# pgbench and psql: beside the server's programs, else on the PATH.
-for dir in ${MV_PG_BINDIR:-} $(pg_config --bindir 2>/dev/null || true) /usr/lib/postgresql/*/bin; do
-    if [ -x "$dir/pgbench" ] && [ -x "$dir/psql" ]; then PATH="$dir:$PATH"; break; fi
-done
-command -v pgbench >/dev/null && command -v psql >/dev/null ||
-    { say "bench.sh needs pgbench and psql (apt-get install postgresql-client)"; exit 1; }
+source scripts/lib/bench.sh
+use_postgres_programs pgbench psql
 
 cargo build --release --quiet -p mv-admin
 source scripts/lib/cargo.sh
 mv=$(cargo_target_dir)/release/mv-admin
 
-source scripts/lib/bench.sh
 use_bench_database "$mv" "$users" "$videos"
 
 say "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"

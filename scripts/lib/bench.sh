@@ -1,4 +1,21 @@
-# Shared by the benchmark scripts: the benchmark database.
+# Shared by the benchmark scripts: PostgreSQL's client programs and the
+# benchmark database.
+
+# Puts on the PATH the folder of PostgreSQL's programs (MV_PG_BINDIR, the
+# server's, else the newest installed) that has every program named, and
+# fails with what is missing and how to install it.
+use_postgres_programs() {
+    local dir program
+    for dir in ${MV_PG_BINDIR:-} $(pg_config --bindir 2>/dev/null || true) /usr/lib/postgresql/*/bin; do
+        for program in "$@"; do [ -x "$dir/$program" ] || continue 2; done
+        PATH="$dir:$PATH"
+        break
+    done
+    for program in "$@"; do
+        command -v "$program" >/dev/null ||
+            { printf '%s needs %s (apt-get install postgresql-client)\n' "$(basename "$0")" "$*" >&2; exit 1; }
+    done
+}
 
 # Exports DATABASE_URL as the database mindvault_bench_<users>_<videos> on
 # the local server (started when needed, the database created when
