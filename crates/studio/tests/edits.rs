@@ -143,19 +143,13 @@ async fn labels_are_normalised_by_the_application() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    let reply = app
-        .post(
-            "/edits",
-            &[
-                ("kind", "remove_tag"),
-                ("user_id", "u1"),
-                ("id", "v1"),
-                ("name", "RUST"),
-            ],
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert_eq!(app.post("/changes/apply", &[]).await.status, StatusCode::OK);
+    app.stage_and_apply(&[
+        ("kind", "remove_tag"),
+        ("user_id", "u1"),
+        ("id", "v1"),
+        ("name", "RUST"),
+    ])
+    .await;
     let mut conn = app.conn().await;
     let tagged = |name: &str| {
         format!(
@@ -362,22 +356,16 @@ async fn a_new_video_is_saved_as_the_application_saves_one() {
         assert!(reply.status.is_client_error(), "{url}: {}", reply.status);
         assert!(reply.body.contains(reason), "{url}: {}", reply.body);
     }
-    let reply = app
-        .post(
-            "/edits",
-            &[
-                ("kind", "new_video"),
-                ("user_id", "u1"),
-                (
-                    "youtube_url",
-                    "https://www.youtube.com/watch?v=ccccccccccc&t=42s",
-                ),
-                ("title", "A talk"),
-            ],
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert_eq!(app.post("/changes/apply", &[]).await.status, StatusCode::OK);
+    app.stage_and_apply(&[
+        ("kind", "new_video"),
+        ("user_id", "u1"),
+        (
+            "youtube_url",
+            "https://www.youtube.com/watch?v=ccccccccccc&t=42s",
+        ),
+        ("title", "A talk"),
+    ])
+    .await;
     let saved = "SELECT count(*) AS count FROM video_summary WHERE user_id = 'u1' AND youtube_id = 'ccccccccccc' AND processing_status = 'pending'";
     assert_eq!(count(&mut app.conn().await, saved).await, 1);
 }
@@ -400,18 +388,12 @@ async fn a_new_user_is_created_as_the_application_creates_one() {
         assert!(reply.status.is_client_error(), "{email}: {}", reply.status);
         assert!(reply.body.contains(reason), "{email}: {}", reply.body);
     }
-    let reply = app
-        .post(
-            "/edits",
-            &[
-                ("kind", "new_user"),
-                ("name", "New Person"),
-                ("email", "new.person@example.com"),
-            ],
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert_eq!(app.post("/changes/apply", &[]).await.status, StatusCode::OK);
+    app.stage_and_apply(&[
+        ("kind", "new_user"),
+        ("name", "New Person"),
+        ("email", "new.person@example.com"),
+    ])
+    .await;
     let created = "SELECT count(*) AS count FROM \"user\" WHERE email = 'new.person@example.com' AND name = 'New Person' AND length(id) = 21";
     assert_eq!(count(&mut app.conn().await, created).await, 1);
 }

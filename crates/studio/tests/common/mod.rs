@@ -161,6 +161,22 @@ impl App {
         self.send(Method::GET, path, &[], None).await
     }
 
+    /// Stages one edit and applies what is staged, as a user clicking
+    /// "apply" would; fails the test when either step is refused.
+    pub async fn stage_and_apply(&self, fields: &[(&str, &str)]) {
+        let reply = self.post("/edits", fields).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "{fields:?}: {}",
+            reply.body
+        );
+        assert_eq!(
+            self.post("/changes/apply", &[]).await.status,
+            StatusCode::OK
+        );
+    }
+
     /// A form POSTed from the studio's own page: same Origin, CSRF field.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
         let origin = format!("http://{}", self.host);
