@@ -358,18 +358,15 @@ async fn a_pending_rewrite_of_a_large_table_is_warned_about_before_it_runs() {
         None,
     );
 
-    let out = run(
-        &db,
-        &[
-            "migrate",
-            "status",
-            "--migrations-dir",
-            &dir,
-            "--warn-rows",
-            "1000",
-        ],
-    )
-    .await;
+    let status = [
+        "migrate",
+        "status",
+        "--migrations-dir",
+        &dir,
+        "--warn-rows",
+        "1000",
+    ];
+    let out = run(&db, &status).await;
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let warnings: Vec<&str> = out
         .stderr
@@ -400,19 +397,7 @@ async fn a_pending_rewrite_of_a_large_table_is_warned_about_before_it_runs() {
             warnings[0]
         );
     }
-    let out = run(
-        &db,
-        &[
-            "--json",
-            "migrate",
-            "status",
-            "--migrations-dir",
-            &dir,
-            "--warn-rows",
-            "1000",
-        ],
-    )
-    .await;
+    let out = run(&db, &[&["--json"], &status[..]].concat()).await;
     let document: serde_json::Value = serde_json::from_str(&out.stdout).expect("one document");
     let listed = document["warnings"].as_array().expect("warnings");
     assert_eq!(listed.len(), 2, "{}", out.stdout);
