@@ -224,9 +224,10 @@ pub(crate) async fn run<T: Rows>(
     let started = Instant::now();
     let result = body(conn).await;
     let took = started.elapsed();
-    if let (Some(watch), Some(tracker)) = (&mut watch, Tracker::of(conn)) {
-        tracker.operation = watch.parent.take();
-    }
+    let (statements, slowest) = match (&mut watch, Tracker::of(conn)) {
+        (Some(watch), Some(tracker)) => tracker.end(watch),
+        _ => (0, None),
+    };
     let seconds = took.as_secs_f64();
     match &result {
         Ok(value) => {
@@ -265,9 +266,6 @@ pub(crate) async fn run<T: Rows>(
         && let Some(threshold) = watch.slow
         && took >= threshold
     {
-        let (statements, slowest) = Tracker::of(conn)
-            .map(|tracker| tracker.end(watch))
-            .unwrap_or_default();
         let (statement_ms, statement) = match &slowest {
             Some((took, sql)) => (Some(millis(*took)), sql.as_str()),
             None => (None, "(none slower than the threshold by itself)"),
@@ -397,7 +395,10 @@ impl Tracker {
         }
     }
 
-    fn end(&mut self, watch: &Watch) -> (u32, Option<(Duration, String)>) {
+    /// Ends the operation `watch` began: the one before it runs again.
+    /// Returns the statements it ran and the slowest over the threshold.
+    fn end(&mut self, watch: &mut Watch) -> (u32, Option<(Duration, String)>) {
+        self.operation = watch.parent.take();
         (
             self.statements.wrapping_sub(watch.statements),
             self.slowest.take(),
