@@ -15,7 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-workloads=${1:-get,list,create,status,page,list_tag,list_status,save}
+source scripts/lib/bench.sh
+workloads=${1:-$ALL_WORKLOADS}
 users=${BENCH_USERS:-1000}
 videos=${BENCH_VIDEOS:-100000}
 clients=${BENCH_CLIENTS:-8}
@@ -26,18 +27,9 @@ scripts=scripts/bench
 
 say() { printf '%s\n' "$*" >&2; }
 
-source scripts/lib/bench.sh
 use_postgres_programs pgbench psql
 [ -x /usr/bin/time ] || { say "bench-cpu.sh needs /usr/bin/time (apt-get install time)"; exit 1; }
-
-cargo build --release --quiet -p mv-admin
-source scripts/lib/cargo.sh
-mv=$(cargo_target_dir)/release/mv-admin
-use_bench_database "$mv" "$users" "$videos"
-"$mv" migrate >&2
-"$mv" seed --users "$users" --videos "$videos" >&2
-restore() { psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f "$scripts/restore.sql" >/dev/null; }
-restore
+prepare_bench_dataset "$users" "$videos"
 
 say "machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg); $(git rev-parse --short HEAD)"
 
@@ -47,7 +39,7 @@ mv_cpu() { cpu "$mv" bench --workload "$1" --clients "$clients" --jobs "$jobs" -
 pgbench_cpu() {
     cpu pgbench -n -M prepared -c "$clients" -j "$jobs" -t $(($2 / clients)) \
         -f "$scripts/pgbench/$1.sql" -D "users=$users" -D "videos=$videos" "$DATABASE_URL"
-    restore
+    restore_dataset
 }
 per_op() { awk -v a="$1" -v b="$2" -v n=$((large - small)) 'BEGIN { printf "%.1f\n", (b - a) / n * 1e6 }'; }
 

@@ -21,7 +21,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-workloads=${1:-get,list,create,status,page,list_tag,list_status,save}
+source scripts/lib/bench.sh
+workloads=${1:-$ALL_WORKLOADS}
 users=${BENCH_USERS:-1000}
 videos=${BENCH_VIDEOS:-100000}
 clients=${BENCH_CLIENTS:-8}
@@ -33,24 +34,13 @@ scripts=scripts/bench
 
 say() { printf '%s\n' "$*" >&2; }
 
-source scripts/lib/bench.sh
 use_postgres_programs pgbench psql
-
-cargo build --release --quiet -p mv-admin
-source scripts/lib/cargo.sh
-mv=$(cargo_target_dir)/release/mv-admin
-
-use_bench_database "$mv" "$users" "$videos"
-
-say "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-say "server: $(psql -X -At -d "$DATABASE_URL" -c 'SHOW server_version')"
-"$mv" migrate >&2
-"$mv" seed --users "$users" --videos "$videos" >&2
+prepare_bench_dataset "$users" "$videos"
 # Set the visibility map and hint bits now, so no autovacuum of the fresh
 # rows runs during the measurements.
 psql -X -q -d "$DATABASE_URL" -c "VACUUM (ANALYZE)"
-restore() { psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f "$scripts/restore.sql" >/dev/null; }
-restore
+say "machine: $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say "server: $(psql -X -At -d "$DATABASE_URL" -c 'SHOW server_version')"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -86,7 +76,7 @@ for workload in ${workloads//,/ }; do
     for round in $(seq "$rounds"); do
         say "$workload: round $round of $rounds"
         pgbench_line "$workload" | record
-        restore
+        restore_dataset
         # mv and mv+obs take turns at going first, so that neither gains
         # from always running on a server the other has just warmed.
         variants=("" --instrumented)

@@ -1,6 +1,9 @@
 # Shared by the benchmark scripts: PostgreSQL's client programs and the
 # benchmark database.
 
+# Every workload of `mv-admin bench`, in its order.
+ALL_WORKLOADS=get,list,create,status,page,list_tag,list_status,save
+
 # Puts on the PATH the folder of PostgreSQL's programs (MV_PG_BINDIR, the
 # server's, else the newest installed) that has every program named, and
 # fails with what is missing and how to install it.
@@ -30,4 +33,23 @@ use_bench_database() {
         psql -X -q -d "$admin_url" -c "CREATE DATABASE $name"
     fi
     export DATABASE_URL=${local_url/\/mindvault\?//$name?}
+}
+
+# Builds the release mv-admin (its path in $mv) and makes the benchmark
+# database ready: migrated, the dataset of <users> and <videos> loaded when
+# absent, and as loaded (restore.sql). Needs psql.
+prepare_bench_dataset() {
+    local users=$1 videos=$2
+    cargo build --release --quiet -p mv-admin
+    source scripts/lib/cargo.sh
+    mv=$(cargo_target_dir)/release/mv-admin
+    use_bench_database "$mv" "$users" "$videos"
+    "$mv" migrate >&2
+    "$mv" seed --users "$users" --videos "$videos" >&2
+    restore_dataset
+}
+
+# Puts back what a writing workload changed (scripts/bench/restore.sql).
+restore_dataset() {
+    psql -X -q -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f scripts/bench/restore.sql >/dev/null
 }
