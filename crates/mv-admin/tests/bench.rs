@@ -369,10 +369,14 @@ fn bench_sh_finds_the_binary_where_cargo_builds() {
     assert_eq!(target_dir(Some("/elsewhere/build")), "/elsewhere/build");
     let default = std::path::PathBuf::from(target_dir(None));
     assert!(default.is_absolute(), "{default:?}");
-    let script = std::fs::read_to_string(repository.join("scripts/bench.sh")).expect("bench.sh");
+    // bench.sh takes the binary from prepare_bench_dataset (scripts/lib).
+    let read = |path: &str| std::fs::read_to_string(repository.join(path)).expect(path);
+    let (script, lib) = (read("scripts/bench.sh"), read("scripts/lib/bench.sh"));
     assert!(
-        script.contains("mv=$(cargo_target_dir)/release/mv-admin")
-            && !script.contains("mv=target/"),
+        script.contains("prepare_bench_dataset ")
+            && lib.contains("mv=$(cargo_target_dir)/release/mv-admin")
+            && !script.contains("mv=target/")
+            && !lib.contains("mv=target/"),
         "scripts/bench.sh does not take the binary from cargo's target folder"
     );
 }
