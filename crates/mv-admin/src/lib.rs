@@ -174,10 +174,63 @@ async fn run(cli: Cli) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser as _};
 
     #[test]
     fn verify_cli() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Ids are nanoids, whose alphabet has `-`: one in 64 begins with it.
+    const HYPHENATED_ID: &str = "-acDcW8ORwI7ITHG8tiEe";
+
+    #[test]
+    fn an_id_that_begins_with_a_hyphen_is_an_id_not_a_flag() {
+        let forms: [&[&str]; 6] = [
+            &["videos", "show", HYPHENATED_ID, "--user", HYPHENATED_ID],
+            &["videos", "requeue", "--user", HYPHENATED_ID, HYPHENATED_ID],
+            &["videos", "list", "--user", HYPHENATED_ID],
+            &["users", "show", HYPHENATED_ID],
+            &["tags", "list", "--user", HYPHENATED_ID],
+            &["inspect", "video", HYPHENATED_ID],
+        ];
+        for form in forms {
+            let cli =
+                super::Cli::try_parse_from(std::iter::once("mv-admin").chain(form.iter().copied()))
+                    .unwrap_or_else(|error| panic!("{form:?}: {error}"));
+            let parsed = format!("{cli:?}");
+            assert_eq!(
+                parsed.matches(HYPHENATED_ID).count(),
+                form.iter().filter(|arg| **arg == HYPHENATED_ID).count(),
+                "{form:?} parsed as {parsed}"
+            );
+        }
+    }
+
+    /// Every argument that takes an id, now and later, accepts one that
+    /// begins with a hyphen.
+    #[test]
+    fn every_id_argument_allows_a_leading_hyphen() {
+        fn check(command: &clap::Command, path: &str, found: &mut usize) {
+            for arg in command.get_arguments() {
+                let takes_id = arg
+                    .get_value_names()
+                    .is_some_and(|names| names.iter().any(|name| name.starts_with("ID")));
+                if takes_id {
+                    *found += 1;
+                    assert!(
+                        arg.is_allow_hyphen_values_set(),
+                        "{path} {}: an id can begin with '-'",
+                        arg.get_id()
+                    );
+                }
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut found = 0;
+        check(&super::Cli::command(), "mv-admin", &mut found);
+        assert!(found >= 7, "only {found} id arguments found");
     }
 }

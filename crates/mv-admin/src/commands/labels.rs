@@ -28,7 +28,7 @@ pub enum LabelsCommand {
 pub struct ListArgs {
     /// Count only this user's videos (an id or an email address) and leave
     /// out the labels they do not use.
-    #[arg(long, value_name = "ID|EMAIL")]
+    #[arg(long, value_name = "ID|EMAIL", allow_hyphen_values = true)]
     pub user: Option<String>,
 }
 

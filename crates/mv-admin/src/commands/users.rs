@@ -28,7 +28,7 @@ pub struct ListArgs {
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The user's id or email address.
-    #[arg(value_name = "ID|EMAIL")]
+    #[arg(value_name = "ID|EMAIL", allow_hyphen_values = true)]
     pub user: String,
 }
 

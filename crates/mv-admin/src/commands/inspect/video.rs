@@ -13,6 +13,7 @@ use crate::output::{Cell, DIM, Fields, heading, shown};
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// The video's id.
+    #[arg(value_name = "ID", allow_hyphen_values = true)]
     pub id: String,
 }
 

@@ -39,7 +39,7 @@ pub fn status_parser() -> impl TypedValueParser<Value = ProcessingStatus> {
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// Whose videos: a user id or an email address.
-    #[arg(long, value_name = "ID|EMAIL")]
+    #[arg(long, value_name = "ID|EMAIL", allow_hyphen_values = true)]
     pub user: String,
     /// Only the videos in this processing status.
     #[arg(long, value_parser = status_parser())]
@@ -75,9 +75,10 @@ impl ListArgs {
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
     /// The video's id.
+    #[arg(value_name = "ID", allow_hyphen_values = true)]
     pub id: String,
     /// Whose video: a user id or an email address.
-    #[arg(long, value_name = "ID|EMAIL")]
+    #[arg(long, value_name = "ID|EMAIL", allow_hyphen_values = true)]
     pub user: String,
 }
 

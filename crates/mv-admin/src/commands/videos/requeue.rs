@@ -12,9 +12,10 @@ use crate::say;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The video's id.
+    #[arg(value_name = "ID", allow_hyphen_values = true)]
     pub id: String,
     /// Who saved the video: a user id or an email address.
-    #[arg(long, value_name = "ID|EMAIL")]
+    #[arg(long, value_name = "ID|EMAIL", allow_hyphen_values = true)]
     pub user: String,
 }
 
