@@ -9,8 +9,10 @@
 #   scripts/bench-live.sh [SCENARIO]
 #
 # Scenarios:
-#   pipeline      (default) the pipeline migrations 000002-000006, applied by
+#   pipeline      (default) every migration after the baseline 000001 (the
+#                 pipeline's 000002-000006 and those after it), applied by
 #                 `mv-admin migrate` to the dataset reverted to 000001.
+#   newest        the newest migration alone, reverted and applied again.
 #   adopt         `mv-admin adopt` (live) on the TypeScript app's database:
 #                 drizzle-kit's schema (fixtures/drizzle/schema-dump.sql)
 #                 holding the benchmark dataset (scripts/bench/dataset.sql,
@@ -18,7 +20,7 @@
 #                 and one account per user.
 #   adopt-window  the same with `mv-admin adopt --window`.
 #
-# Settings, from the environment: DATABASE_URL (pipeline only; default:
+# Settings, from the environment: DATABASE_URL (pipeline and newest; default:
 # database mindvault_bench_<users>_<videos> on the local server, created
 # when missing), BENCH_USERS (10000), BENCH_VIDEOS (1000000), MV_ADMIN (an
 # mv-admin binary to use instead of building one in release mode). The adopt
@@ -123,15 +125,23 @@ measure() { # scenario command...
 
 say "machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "server: $(psql -X -At -d "$DATABASE_URL" -c 'SHOW server_version')"
-case "$scenario" in
-pipeline)
+# The dataset at every migration, then the newest STEPS reverted (dropping
+# what they added) and applied again while the application runs.
+reapply() { # scenario steps
     "$mv" migrate >&2
     "$mv" seed --users "$users" --videos "$videos" >&2
-    # Back to the schema before the pipeline (dropping its columns), then
-    # the pipeline's migrations while the application runs.
-    "$mv" migrate revert --steps 5 --accept-data-loss >&2
+    "$mv" migrate revert --steps "$2" --accept-data-loss >&2
     psql -X -q -d "$DATABASE_URL" -c "VACUUM (ANALYZE) video_summary"
-    measure pipeline "$mv" migrate
+    measure "$1" "$mv" migrate
+}
+
+case "$scenario" in
+pipeline)
+    migrations=(migrations/*/)
+    reapply pipeline $((${#migrations[@]} - 1))
+    ;;
+newest)
+    reapply newest 1
     ;;
 adopt | adopt-window)
     protocol=extended
@@ -147,7 +157,7 @@ adopt | adopt-window)
     measure "$scenario" "$mv" adopt "${flags[@]}"
     ;;
 *)
-    say "unknown scenario $scenario (expected: pipeline, adopt, adopt-window)"
+    say "unknown scenario $scenario (expected: pipeline, newest, adopt, adopt-window)"
     exit 2
     ;;
 esac

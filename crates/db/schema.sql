@@ -73,6 +73,9 @@ COMMENT ON COLUMN video_summary.last_error IS
 -- foreign key on user_id.
 CREATE INDEX video_summary_user_id_created_at_id_idx
     ON video_summary (user_id, created_at DESC, id DESC);
+-- A user's newest-first page of one status is one range of this index.
+CREATE INDEX video_summary_user_id_processing_status_created_at_id_idx
+    ON video_summary (user_id, processing_status, created_at DESC, id DESC);
 -- Duplicate detection: one user saves a video once.
 CREATE UNIQUE INDEX video_summary_user_id_youtube_id_key
     ON video_summary (user_id, youtube_id);

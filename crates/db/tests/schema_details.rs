@@ -61,6 +61,7 @@ async fn the_indexing_strategy_exists() {
             .collect();
     for expected in [
         "ON public.video_summary USING btree (user_id, created_at DESC, id DESC)",
+        "video_summary_user_id_processing_status_created_at_id_idx ON public.video_summary USING btree (user_id, processing_status, created_at DESC, id DESC)",
         "UNIQUE INDEX video_summary_user_id_youtube_id_key ON public.video_summary USING btree (user_id, youtube_id)",
         "ON public.video_summary_tag USING btree (tag_id)",
         "ON public.video_summary_category USING btree (category_id)",
