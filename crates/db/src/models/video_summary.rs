@@ -205,6 +205,60 @@ fn list_page<'a>(user_id: &'a str, limit: i64) -> _ {
         .limit(limit)
 }
 
+/// The ids of a filtered page, newest first. Only `(user_id, created_at,
+/// id)` and the status are read per video, so the walk over the user's
+/// videos (each one probe of a label link until the page is full) reads an
+/// index alone; the page's own columns are then read for its rows only. At a
+/// million videos this halved a page by tag (BENCHMARKS.md, "Scale").
+fn filtered_ids<'a>(
+    user_id: &'a str,
+    filter: &VideoFilter<'a>,
+    cursor: Option<&'a Cursor>,
+    limit: i64,
+) -> Result<video_summary::BoxedQuery<'a, diesel::pg::Pg, diesel::sql_types::Text>> {
+    let mut ids = video_summary::table
+        .filter(video_summary::user_id.eq(user_id))
+        .order((video_summary::created_at.desc(), video_summary::id.desc()))
+        .limit(limit)
+        .select(video_summary::id)
+        .into_boxed();
+    if let Some(status) = filter.status {
+        ids = ids.filter(video_summary::processing_status.eq(status));
+    }
+    // The label's id is looked up once; each video is then one probe of
+    // the link's primary key.
+    if let Some(name) = filter.tag {
+        let tag_id = tag::table
+            .filter(tag::name.eq(normalize_name("tag", name)?))
+            .select(tag::id)
+            .single_value();
+        ids = ids.filter(dsl::exists(
+            video_summary_tag::table
+                .filter(video_summary_tag::video_summary_id.eq(video_summary::id))
+                .filter(video_summary_tag::tag_id.nullable().eq(tag_id)),
+        ));
+    }
+    if let Some(name) = filter.category {
+        let category_id = category::table
+            .filter(category::name.eq(normalize_name("category", name)?))
+            .select(category::id)
+            .single_value();
+        ids = ids.filter(dsl::exists(
+            video_summary_category::table
+                .filter(video_summary_category::video_summary_id.eq(video_summary::id))
+                .filter(
+                    video_summary_category::category_id
+                        .nullable()
+                        .eq(category_id),
+                ),
+        ));
+    }
+    if let Some(cursor) = cursor {
+        ids = ids.filter(cursor.after());
+    }
+    Ok(ids)
+}
+
 /// How many of a user's videos are in each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StatusCounts {
@@ -302,71 +356,47 @@ impl VideoSummary {
             let cursor = filter.cursor.map(Cursor::decode).transpose()?;
             // One more than asked tells whether a next page exists.
             let page = list_page(user_id, limit + 1);
-            let unfiltered =
-                filter.status.is_none() && filter.tag.is_none() && filter.category.is_none();
-            // The two common shapes keep their static types, so each is prepared
-            // once per connection and its SQL built once; a boxed query is
-            // prepared on every call.
-            let mut items: Vec<VideoListItem> = match &cursor {
-                None if unfiltered => FixedSql::<ListFirstPage, _>::new(page).load(conn).await?,
-                Some(cursor) if unfiltered => {
-                    FixedSql::<ListPageAfter, _>::new(page.filter(cursor.after()))
-                        .load(conn)
-                        .await?
-                }
-                _ => {
-                    let mut query = page.into_boxed();
-                    if let Some(status) = filter.status {
-                        query = query.filter(video_summary::processing_status.eq(status));
+            // The three common shapes keep their static types, so each is
+            // prepared once per connection and its SQL built once; a boxed
+            // query is prepared on every call.
+            let mut items: Vec<VideoListItem> =
+                match (&cursor, filter.status, filter.tag, filter.category) {
+                    (None, None, None, None) => {
+                        FixedSql::<ListFirstPage, _>::new(page).load(conn).await?
                     }
-                    // The label's id is looked up once; each of the user's
-                    // videos, walked newest first, is then one probe of the
-                    // link's primary key, and the walk stops at a full page.
-                    if let Some(name) = filter.tag {
-                        let tag_id = tag::table
-                            .filter(tag::name.eq(normalize_name("tag", name)?))
-                            .select(tag::id)
-                            .single_value();
-                        query = query.filter(dsl::exists(
-                            video_summary_tag::table
-                                .filter(video_summary_tag::video_summary_id.eq(video_summary::id))
-                                .filter(video_summary_tag::tag_id.nullable().eq(tag_id)),
-                        ));
+                    (Some(cursor), None, None, None) => {
+                        FixedSql::<ListPageAfter, _>::new(page.filter(cursor.after()))
+                            .load(conn)
+                            .await?
                     }
-                    if let Some(name) = filter.category {
-                        let category_id = category::table
-                            .filter(category::name.eq(normalize_name("category", name)?))
-                            .select(category::id)
-                            .single_value();
-                        query = query.filter(dsl::exists(
-                            video_summary_category::table
-                                .filter(
-                                    video_summary_category::video_summary_id.eq(video_summary::id),
-                                )
-                                .filter(
-                                    video_summary_category::category_id
-                                        .nullable()
-                                        .eq(category_id),
-                                ),
-                        ));
+                    // One status alone: the page is one range of the
+                    // (user_id, processing_status, created_at DESC, id DESC)
+                    // index.
+                    (None, Some(status), None, None) => {
+                        let query = page
+                            .filter(video_summary::processing_status.eq(status))
+                            .into_boxed();
+                        FixedSql::<ListByStatus, _>::new(query).load(conn).await?
                     }
-                    if let Some(cursor) = &cursor {
-                        query = query.filter(cursor.after());
-                    }
-                    // The first page by one status or by one tag, the
-                    // filters the application offers, keep a prepared
-                    // statement too; the rarer shapes are prepared per call.
-                    match (filter.status, filter.tag, filter.category, &cursor) {
-                        (Some(_), None, None, None) => {
-                            FixedSql::<ListByStatus, _>::new(query).load(conn).await?
+                    _ => {
+                        let query = page
+                            .filter(video_summary::id.eq_any(filtered_ids(
+                                user_id,
+                                filter,
+                                cursor.as_ref(),
+                                limit + 1,
+                            )?))
+                            .into_boxed();
+                        // The first page by one tag keeps a prepared statement
+                        // too; the rarer shapes are prepared per call.
+                        match (&cursor, filter.status, filter.tag, filter.category) {
+                            (None, None, Some(_), None) => {
+                                FixedSql::<ListByTag, _>::new(query).load(conn).await?
+                            }
+                            _ => query.load(conn).await?,
                         }
-                        (None, Some(_), None, None) => {
-                            FixedSql::<ListByTag, _>::new(query).load(conn).await?
-                        }
-                        _ => query.load(conn).await?,
                     }
-                }
-            };
+                };
             let next_cursor = if items.len() as i64 > limit {
                 items.truncate(limit as usize);
                 items.last().map(|last| {
