@@ -91,28 +91,4 @@ for workload in ${workloads//,/ }; do
     done
 done
 
-# The median over the rounds of mv/pgbench, for ops/s and p99: pairs are
-# taken in order, round by round.
-field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
-ratios() { # impl-a workload-a impl-b workload-b field
-    paste <(grep "\"impl\":\"$1\",\"workload\":\"$2\"" "$work/lines" | field "$5") \
-        <(grep "\"impl\":\"$3\",\"workload\":\"$4\"" "$work/lines" | field "$5") |
-        awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | median
-}
-echo
-printf '%-28s %14s %14s\n' "median ratio (mv/pgbench)" "ops/s" "p99"
-for workload in ${workloads//,/ }; do
-    printf '%-28s %14s %14s\n' "$workload" "$(ratios mv "$workload" pgbench "$workload" ops_per_s)" \
-        "$(ratios mv "$workload" pgbench "$workload" p99_us)"
-    if [ "$workload" = list ]; then
-        printf '%-28s %14s %14s\n' "list vs original query" "$(ratios mv list pgbench list_original ops_per_s)" \
-            "$(ratios mv list pgbench list_original p99_us)"
-    fi
-done
-echo
-printf '%-28s %14s %14s\n' "median ratio (mv+obs/mv)" "ops/s" "p99"
-for workload in ${workloads//,/ }; do
-    printf '%-28s %14s %14s\n' "$workload" "$(ratios mv+obs "$workload" mv "$workload" ops_per_s)" \
-        "$(ratios mv+obs "$workload" mv "$workload" p99_us)"
-done
+scripts/bench-summary.sh "$workloads" <"$work/lines"

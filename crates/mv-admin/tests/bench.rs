@@ -391,3 +391,89 @@ fn a_metrics_address_must_be_a_port_or_an_ip_and_port() {
         .code(2)
         .stderr(predicates::str::contains("is not PORT or HOST:PORT"));
 }
+
+/// bench-summary.sh on `input`: its status, stdout and stderr.
+fn bench_summary(input: &str) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("bash")
+        .current_dir(local_pg::harness::repository())
+        .arg("scripts/bench-summary.sh")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bash runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("written");
+    let output = child.wait_with_output().expect("finished");
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8");
+    (
+        output.status.success(),
+        text(output.stdout),
+        text(output.stderr),
+    )
+}
+
+#[test]
+fn bench_summary_gives_the_median_ratio_and_its_confidence_interval() {
+    // Ten rounds of get: mv / pgbench is 0.90, 0.95, ... 1.35 (shuffled),
+    // mv+obs / mv 0.97 in every round. The median is the fifth of ten, and
+    // the 95 % interval runs from the second to the ninth: P(Bin(10, 1/2)
+    // <= 1) = 1.1 %, P(<= 2) = 5.5 %.
+    let line = |implementation: &str, ops_per_s: f64| {
+        format!(
+            r#"    {{"impl":"{implementation}","workload":"get","clients":8,"ops":20000,"seconds":1.0,"ops_per_s":{ops_per_s:.1},"p50_us":100,"p99_us":400}}"#
+        )
+    };
+    let mut input = String::from("# scripts/bench.sh  (a header, skipped)\n");
+    for step in [3, 7, 0, 9, 5, 1, 8, 2, 6, 4] {
+        let mv = 1000.0 * (0.90 + 0.05 * f64::from(step));
+        for (implementation, ops_per_s) in [("pgbench", 1000.0), ("mv", mv), ("mv+obs", mv * 0.97)]
+        {
+            input.push_str(&line(implementation, ops_per_s));
+            input.push('\n');
+        }
+    }
+    let (ok, out, err) = bench_summary(&input);
+    assert!(ok, "{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    let row = |table: usize, label: &str| -> Vec<&str> {
+        rows.iter()
+            .filter(|row| row.first() == Some(&label))
+            .nth(table)
+            .unwrap_or_else(|| panic!("no {label} row in\n{out}"))[1..]
+            .to_vec()
+    };
+    assert_eq!(row(0, "get"), ["1.100", "0.950-1.300", "1.000"], "{out}");
+    assert_eq!(row(1, "get"), ["0.970", "0.970-0.970", "1.000"], "{out}");
+    // One workload: every workload's rounds are get's.
+    assert_eq!(
+        row(0, "every"),
+        ["workload", "1.100", "0.950-1.300", "1.000"]
+    );
+
+    // Fewer than six rounds: no 95 % interval exists.
+    let first_five: String = input
+        .lines()
+        .take(1 + 5 * 3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (ok, out, _) = bench_summary(&first_five);
+    assert!(ok);
+    assert!(
+        out.lines()
+            .any(|line| line.split_whitespace().nth(2) == Some("-")),
+        "{out}"
+    );
+
+    let (ok, _, err) = bench_summary("no lines here\n");
+    assert!(!ok);
+    assert!(err.contains("no benchmark lines"), "{err}");
+}
