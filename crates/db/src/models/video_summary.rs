@@ -205,11 +205,13 @@ fn list_page<'a>(user_id: &'a str, limit: i64) -> _ {
         .limit(limit)
 }
 
-/// The ids of a filtered page, newest first. Only `(user_id, created_at,
-/// id)` and the status are read per video, so the walk over the user's
-/// videos (each one probe of a label link until the page is full) reads an
-/// index alone; the page's own columns are then read for its rows only. At a
-/// million videos this halved a page by tag (BENCHMARKS.md, "Scale").
+/// The ids of a filtered page, newest first. Only columns that one of the
+/// user's indexes holds are read per video (`user_id`, `created_at`, `id`,
+/// and `processing_status` in the status index), so the walk over the
+/// user's videos (each one probe of a label link until the page is full)
+/// can read an index alone; the page's own columns are then read for its
+/// rows only. At a million videos this halved a page by tag (BENCHMARKS.md,
+/// "Scale").
 fn filtered_ids<'a>(
     user_id: &'a str,
     filter: &VideoFilter<'a>,
