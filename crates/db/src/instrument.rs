@@ -178,22 +178,16 @@ macro_rules! operation {
         $crate::instrument::run(
             $conn,
             &OPERATION,
-            |parent| match parent {
-                Some(parent) => ::tracing::info_span!(
-                    parent: parent,
+            // The parent is looked up only when the span is enabled.
+            |parent: Option<::tracing::Id>| {
+                ::tracing::info_span!(
+                    parent: parent.or_else(|| ::tracing::Span::current().id()),
                     $name,
                     db.system.name = "postgresql",
                     db.operation.name = $name,
                     db.response.returned_rows = ::tracing::field::Empty,
                     error.type = ::tracing::field::Empty,
-                ),
-                None => ::tracing::info_span!(
-                    $name,
-                    db.system.name = "postgresql",
-                    db.operation.name = $name,
-                    db.response.returned_rows = ::tracing::field::Empty,
-                    error.type = ::tracing::field::Empty,
-                ),
+                )
             },
             $body,
         )
@@ -211,7 +205,7 @@ pub(crate) use operation;
 /// call's span has as parent the operation running on the same connection
 /// (`span` gets its id; the connection's tracker keeps that span during the
 /// body, and the pool forgets it at check-out, after a cancelled call), and
-/// otherwise the caller's current span, as an entered one would.
+/// otherwise (`None`) the caller's current span, as an entered one would.
 pub(crate) async fn run<T: Rows>(
     conn: &mut AsyncPgConnection,
     operation: &'static Operation,
