@@ -89,6 +89,14 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Se
 }
 
 impl Seen {
+    /// A recorder that is this thread's subscriber until the guard drops.
+    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        let seen = Self::default();
+        let guard =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
+        (seen, guard)
+    }
+
     fn spans(&self) -> Vec<Entry> {
         self.spans
             .lock()
@@ -160,9 +168,7 @@ fn parents(spans: &[Entry], name: &str) -> Vec<Option<String>> {
 #[tokio::test]
 async fn a_call_inside_another_is_its_child_and_the_callers_span_is_the_parent() {
     let test = TestDatabase::new().await;
-    let seen = Seen::default();
-    let _spans =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
+    let (seen, _spans) = Seen::install();
     let config = DbConfig {
         pool_size: 1,
         ..config(&test, None).await
@@ -213,9 +219,7 @@ async fn every_call_is_a_span_and_a_measurement_without_user_data() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _metrics = metrics::set_default_local_recorder(&recorder);
-    let seen = Seen::default();
-    let _spans =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
+    let (seen, _spans) = Seen::install();
 
     let db = Db::connect(&config(&test, None).await).await.expect("pool");
     let mut conn = db.get().await.expect("connection");
@@ -402,9 +406,7 @@ async fn the_pool_wait_is_measured_apart_from_the_call() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _metrics = metrics::set_default_local_recorder(&recorder);
-    let seen = Seen::default();
-    let _spans =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
+    let (seen, _spans) = Seen::install();
     let db = Db::connect(&DbConfig {
         pool_size: 1,
         slow_query: Some(Duration::from_millis(200)),
@@ -458,9 +460,7 @@ async fn the_pool_wait_is_measured_apart_from_the_call() {
 #[tokio::test]
 async fn the_slow_query_log_names_the_statement_never_its_parameters() {
     let test = TestDatabase::new().await;
-    let seen = Seen::default();
-    let _spans =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(seen.clone()));
+    let (seen, _spans) = Seen::install();
     let db = Db::connect(&config(&test, Some(Duration::from_millis(150))).await)
         .await
         .expect("pool");
