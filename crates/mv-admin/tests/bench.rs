@@ -394,22 +394,12 @@ fn a_metrics_address_must_be_a_port_or_an_ip_and_port() {
 
 /// bench-summary.sh on `input`: its status, stdout and stderr.
 fn bench_summary(input: &str) -> (bool, String, String) {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("bash")
+    let output = assert_cmd::Command::new("bash")
         .current_dir(local_pg::harness::repository())
         .arg("scripts/bench-summary.sh")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .write_stdin(input)
+        .output()
         .expect("bash runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("written");
-    let output = child.wait_with_output().expect("finished");
     let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8");
     (
         output.status.success(),
