@@ -301,6 +301,29 @@ macro_rules! label_model {
                 })
             }
 
+            /// Whether the video of the enclosing query (`video_summary.id`)
+            /// carries the label named `name` (normalized): the label's id is
+            /// looked up once, and each video is one probe of the link's
+            /// primary key.
+            #[diesel::dsl::auto_type(no_type_alias)]
+            pub(crate) fn on_video(name: String) -> _ {
+                // auto_type reads the types of values from annotated bindings.
+                let label_id: diesel::dsl::SingleValue<
+                    diesel::dsl::Select<
+                        diesel::dsl::Filter<$table::table, diesel::dsl::Eq<$table::name, String>>,
+                        $table::id,
+                    >,
+                > = $table::table
+                    .filter($table::name.eq(name))
+                    .select($table::id)
+                    .single_value();
+                diesel::dsl::exists(
+                    $link::table
+                        .filter($link::video_summary_id.eq(video_summary::id))
+                        .filter($link::$link_key.nullable().eq(label_id)),
+                )
+            }
+
             async fn link(conn: &mut AsyncPgConnection, video_id: &str, labels: &[$model]) -> Result<()> {
                 let rows: Vec<_> = labels
                     .iter()

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::instrument::{Rows, one_row, operation};
 use crate::models::fixed_sql::{FixedSql, statement_names};
 use crate::models::label::normalize_name;
-use crate::models::{AiContent, ProcessingStatus};
-use crate::schema::{category, tag, video_summary, video_summary_category, video_summary_tag};
+use crate::models::{AiContent, Category, ProcessingStatus, Tag};
+use crate::schema::{video_summary, video_summary_tag};
 
 /// A row of `video_summary`.
 #[derive(
@@ -227,33 +227,11 @@ fn filtered_ids<'a>(
     if let Some(status) = filter.status {
         ids = ids.filter(video_summary::processing_status.eq(status));
     }
-    // The label's id is looked up once; each video is then one probe of
-    // the link's primary key.
     if let Some(name) = filter.tag {
-        let tag_id = tag::table
-            .filter(tag::name.eq(normalize_name("tag", name)?))
-            .select(tag::id)
-            .single_value();
-        ids = ids.filter(dsl::exists(
-            video_summary_tag::table
-                .filter(video_summary_tag::video_summary_id.eq(video_summary::id))
-                .filter(video_summary_tag::tag_id.nullable().eq(tag_id)),
-        ));
+        ids = ids.filter(Tag::on_video(normalize_name("tag", name)?));
     }
     if let Some(name) = filter.category {
-        let category_id = category::table
-            .filter(category::name.eq(normalize_name("category", name)?))
-            .select(category::id)
-            .single_value();
-        ids = ids.filter(dsl::exists(
-            video_summary_category::table
-                .filter(video_summary_category::video_summary_id.eq(video_summary::id))
-                .filter(
-                    video_summary_category::category_id
-                        .nullable()
-                        .eq(category_id),
-                ),
-        ));
+        ids = ids.filter(Category::on_video(normalize_name("category", name)?));
     }
     if let Some(cursor) = cursor {
         ids = ids.filter(cursor.after());
