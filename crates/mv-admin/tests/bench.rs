@@ -99,7 +99,7 @@ async fn pgbench_scripts_send_what_the_daos_send() {
     let statements = Statements::record(&mut conn);
     let mut rng = SmallRng::seed_from_u64(1);
     // Video 7 is pending and moves; video 0 is completed, so the DAO reads
-    // it back to say why it cannot move: the script's second statement.
+    // its status to say why it cannot move: the script's second statement.
     let cases = [
         (Workload::Get, 5, "get", 0..1),
         (Workload::List, 1, "list", 0..1),

@@ -521,15 +521,31 @@ impl VideoSummary {
         .optional()?;
         match updated {
             Some(video) => Ok(video),
-            None => {
-                let current = Self::find(conn, user_id, id).await?;
-                Err(Error::IllegalTransition {
-                    id: id.to_string(),
-                    from: current.processing_status,
-                    to,
-                })
-            }
+            None => Err(Error::IllegalTransition {
+                id: id.to_string(),
+                from: Self::current_status(conn, user_id, id).await?,
+                to,
+            }),
         }
+    }
+
+    /// The status of the user's video: all a refused move needs to say why,
+    /// without reading (and parsing) the rest of the row.
+    async fn current_status(
+        conn: &mut AsyncPgConnection,
+        user_id: &str,
+        id: &str,
+    ) -> Result<ProcessingStatus> {
+        FixedSql::<CurrentStatus, _>::new(
+            video_summary::table
+                .filter(video_summary::id.eq(id))
+                .filter(video_summary::user_id.eq(user_id))
+                .select(video_summary::processing_status),
+        )
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| Error::not_found("video_summary", id))
     }
 
     /// Deletes the user's video with its tags' links, categories' links and
@@ -586,6 +602,8 @@ statement_names! {
     StatusMove;
     /// The status UPDATE that also stores the AI content.
     StatusMoveWithContent;
+    /// The status read when a move is refused.
+    CurrentStatus;
 }
 
 #[cfg(test)]
