@@ -3,7 +3,7 @@
 
 mod common;
 
-use db::models::{AiContent, ProcessingStatus, VideoFilter, VideoSummary};
+use db::models::{AiContent, ProcessingStatus, VideoDetails, VideoFilter, VideoSummary};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
@@ -66,27 +66,55 @@ async fn hot_queries_are_prepared_once_per_connection() {
             .await
             .expect("completed");
     }
-    let sent = statements.take_sql();
+    // insert, find, list, list after a cursor, the status move and the move
+    // that stores the content: six statements, whatever the values.
+    assert_each_prepared_once(&mut conn, statements.take_sql(), 6).await;
+}
 
+#[tokio::test]
+async fn the_video_page_prepares_its_four_statements_once_per_connection() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let statements = Statements::record(&mut conn);
+    let mut videos = Vec::new();
+    for youtube_id in ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"] {
+        videos.push(common::video(&mut conn, "alice", youtube_id).await);
+    }
+    for video in videos.iter().chain(&videos) {
+        VideoDetails::find(&mut conn, "alice", &video.id)
+            .await
+            .expect("page");
+    }
+    // The insert, then the video, its tags, its categories and its
+    // keyframes.
+    assert_each_prepared_once(&mut conn, statements.take_sql(), 5).await;
+}
+
+/// Checks that the connection sent `distinct` different statements and has
+/// each prepared exactly once, and nothing else.
+async fn assert_each_prepared_once(
+    conn: &mut diesel_async::AsyncPgConnection,
+    sent: Vec<String>,
+    distinct: usize,
+) {
     // This statement itself shows in the view while it runs.
     let prepared: Vec<String> = diesel::sql_query(
         "SELECT statement FROM pg_prepared_statements WHERE statement NOT LIKE '%pg_prepared%'",
     )
-    .load::<Prepared>(&mut conn)
+    .load::<Prepared>(conn)
     .await
     .expect("prepared statements")
     .into_iter()
     .map(|row| row.statement)
     .collect();
-    let mut distinct = sent.clone();
-    distinct.sort();
-    distinct.dedup();
-    // insert, find, list, list after a cursor, the status move and the move
-    // that stores the content: six statements, whatever the values.
-    assert_eq!(distinct.len(), 6, "{distinct:#?}");
-    for sql in &distinct {
+    let mut sent = sent;
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), distinct, "{sent:#?}");
+    for sql in &sent {
         let times = prepared.iter().filter(|p| *p == sql).count();
         assert_eq!(times, 1, "prepared {times} times: {sql}\n{prepared:#?}");
     }
-    assert_eq!(prepared.len(), distinct.len(), "{prepared:#?}");
+    assert_eq!(prepared.len(), sent.len(), "{prepared:#?}");
 }

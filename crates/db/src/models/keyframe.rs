@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::instrument::operation;
 use crate::models::VideoSummary;
+use crate::models::fixed_sql::{FixedSql, statement_names};
 use crate::models::row_id::new_id;
 use crate::schema::{keyframe, video_summary};
 
@@ -128,13 +129,21 @@ impl Keyframe {
         user_id: &str,
         video_id: &str,
     ) -> Result<Vec<Keyframe>> {
-        Ok(keyframe::table
-            .inner_join(video_summary::table)
-            .filter(video_summary::id.eq(video_id))
-            .filter(video_summary::user_id.eq(user_id))
-            .order((keyframe::timestamp, keyframe::id))
-            .select(Keyframe::as_select())
-            .load(&mut conn)
-            .await?)
+        Ok(FixedSql::<KeyframesOfVideo, _>::new(
+            keyframe::table
+                .inner_join(video_summary::table)
+                .filter(video_summary::id.eq(video_id))
+                .filter(video_summary::user_id.eq(user_id))
+                .order((keyframe::timestamp, keyframe::id))
+                .select(Keyframe::as_select()),
+        )
+        .load(&mut conn)
+        .await?)
     }
+}
+
+statement_names! {
+    /// [`VideoDetails::find`](crate::models::VideoDetails::find)'s read of
+    /// the video's keyframes.
+    KeyframesOfVideo;
 }

@@ -42,8 +42,15 @@ macro_rules! label_model {
         $(#[$doc:meta])*
         $model:ident, $entity:literal,
         table: $table:ident,
-        link: $link:ident . $link_key:ident
+        link: $link:ident . $link_key:ident,
+        video_page_statement: $video_page_statement:ident
     ) => {
+        $crate::models::fixed_sql::statement_names! {
+            /// [`VideoDetails::find`](crate::models::VideoDetails::find)'s
+            /// read of the video's labels.
+            $video_page_statement;
+        }
+
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Serialize)]
         #[diesel(table_name = $table, check_for_backend(diesel::pg::Pg))]
@@ -220,14 +227,16 @@ macro_rules! label_model {
                 user_id: &str,
                 video_id: &str,
             ) -> Result<Vec<$model>> {
-                Ok($table::table
-                    .inner_join($link::table.inner_join(video_summary::table))
-                    .filter(video_summary::id.eq(video_id))
-                    .filter(video_summary::user_id.eq(user_id))
-                    .order($table::name)
-                    .select($model::as_select())
-                    .load(&mut conn)
-                    .await?)
+                Ok($crate::models::fixed_sql::FixedSql::<$video_page_statement, _>::new(
+                    $table::table
+                        .inner_join($link::table.inner_join(video_summary::table))
+                        .filter(video_summary::id.eq(video_id))
+                        .filter(video_summary::user_id.eq(user_id))
+                        .order($table::name)
+                        .select($model::as_select()),
+                )
+                .load(&mut conn)
+                .await?)
             }
 
             /// Adds labels (created if missing) to the user's video; returns
@@ -359,14 +368,16 @@ mod models {
         /// A row of `tag`: a label shared by all users.
         Tag, "tag",
         table: tag,
-        link: video_summary_tag.tag_id
+        link: video_summary_tag.tag_id,
+        video_page_statement: TagsOfVideo
     }
 
     label_model! {
         /// A row of `category`: a broad subject shared by all users.
         Category, "category",
         table: category,
-        link: video_summary_category.category_id
+        link: video_summary_category.category_id,
+        video_page_statement: CategoriesOfVideo
     }
 
     one_row!(Tag, Category);
