@@ -24,7 +24,9 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::instrument::{Rows, one_row, operation};
-use crate::models::{AiContent, Keyframe, NewKeyframe, ProcessingStatus, StatusCounts};
+use crate::models::{
+    AiContent, Keyframe, NewKeyframe, ProcessingStatus, StatusCounts, owned_video,
+};
 use crate::schema::video_summary;
 
 /// The most videos one [`claim`] takes.
@@ -93,9 +95,7 @@ impl JobState {
     /// The pipeline state of the user's video.
     pub async fn find(conn: &mut AsyncPgConnection, user_id: &str, id: &str) -> Result<Self> {
         operation!("pipeline.job_state", conn, async |conn| {
-            video_summary::table
-                .filter(video_summary::id.eq(id))
-                .filter(video_summary::user_id.eq(user_id))
+            owned_video(user_id, id)
                 .select(Self::as_select())
                 .first(conn)
                 .await
@@ -499,9 +499,7 @@ pub async fn rescue(conn: &mut AsyncPgConnection, policy: &RetryPolicy) -> Resul
 /// more attempt. A video being processed, or completed, is refused.
 pub async fn requeue(conn: &mut AsyncPgConnection, user_id: &str, id: &str) -> Result<JobState> {
     operation!("pipeline.requeue", conn, async |conn| {
-        let requeued = diesel::update(video_summary::table)
-            .filter(video_summary::id.eq(id))
-            .filter(video_summary::user_id.eq(user_id))
+        let requeued = diesel::update(owned_video(user_id, id))
             .filter(
                 video_summary::processing_status
                     .eq_any([ProcessingStatus::Failed, ProcessingStatus::Pending]),

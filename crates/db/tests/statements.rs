@@ -6,7 +6,7 @@ mod common;
 use db::models::{AiContent, ProcessingStatus, VideoDetails, VideoFilter, VideoSummary};
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use local_pg::harness::{Statements, TestDatabase};
 
 #[derive(QueryableByName)]
@@ -19,14 +19,7 @@ struct Prepared {
 async fn hot_queries_are_prepared_once_per_connection() {
     use ProcessingStatus::*;
     let db = TestDatabase::new().await;
-    let mut conn = db.connect().await;
-    common::user(&mut conn, "alice").await;
-    let statements = Statements::record(&mut conn);
-
-    let mut videos = Vec::new();
-    for youtube_id in ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"] {
-        videos.push(common::video(&mut conn, "alice", youtube_id).await);
-    }
+    let (mut conn, statements, videos) = recorded_videos(&db).await;
     for video in &videos {
         VideoSummary::find(&mut conn, "alice", &video.id)
             .await
@@ -74,13 +67,7 @@ async fn hot_queries_are_prepared_once_per_connection() {
 #[tokio::test]
 async fn the_video_page_prepares_its_four_statements_once_per_connection() {
     let db = TestDatabase::new().await;
-    let mut conn = db.connect().await;
-    common::user(&mut conn, "alice").await;
-    let statements = Statements::record(&mut conn);
-    let mut videos = Vec::new();
-    for youtube_id in ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"] {
-        videos.push(common::video(&mut conn, "alice", youtube_id).await);
-    }
+    let (mut conn, statements, videos) = recorded_videos(&db).await;
     for video in videos.iter().chain(&videos) {
         VideoDetails::find(&mut conn, "alice", &video.id)
             .await
@@ -91,10 +78,23 @@ async fn the_video_page_prepares_its_four_statements_once_per_connection() {
     assert_each_prepared_once(&mut conn, statements.take_sql(), 5).await;
 }
 
+/// A connection whose statements are recorded from the start, on which
+/// alice saved three videos (one INSERT statement).
+async fn recorded_videos(db: &TestDatabase) -> (AsyncPgConnection, Statements, Vec<VideoSummary>) {
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    let statements = Statements::record(&mut conn);
+    let mut videos = Vec::new();
+    for youtube_id in ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc"] {
+        videos.push(common::video(&mut conn, "alice", youtube_id).await);
+    }
+    (conn, statements, videos)
+}
+
 /// Checks that the connection sent `distinct` different statements and has
 /// each prepared exactly once, and nothing else.
 async fn assert_each_prepared_once(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &mut AsyncPgConnection,
     sent: Vec<String>,
     distinct: usize,
 ) {

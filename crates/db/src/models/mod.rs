@@ -26,3 +26,5 @@ pub use video_summary::{
     VideoPage, VideoSummary,
 };
 pub use youtube::{is_video_id, parse_youtube_id};
+
+pub(crate) use video_summary::owned_video;

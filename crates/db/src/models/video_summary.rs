@@ -81,9 +81,7 @@ impl VideoChanges<'_> {
                 title: self.title.map(str::trim),
                 ..*self
             };
-            diesel::update(video_summary::table)
-                .filter(video_summary::id.eq(id))
-                .filter(video_summary::user_id.eq(user_id))
+            diesel::update(owned_video(user_id, id))
                 .set((changes, video_summary::updated_at.eq(dsl::now)))
                 .returning(VideoSummary::as_returning())
                 .get_result(conn)
@@ -182,6 +180,14 @@ impl Cursor {
     }
 }
 
+/// The user's video with this id: the one filter that scopes a single video.
+#[dsl::auto_type(no_type_alias)]
+pub(crate) fn owned_video<'a>(user_id: &'a str, id: &'a str) -> _ {
+    video_summary::table
+        .filter(video_summary::id.eq(id))
+        .filter(video_summary::user_id.eq(user_id))
+}
+
 /// The first `limit` of the user's videos, newest first, each with its tag
 /// count: one range of the `(user_id, created_at DESC, id DESC)` index, and
 /// tags counted for those rows only.
@@ -274,16 +280,11 @@ impl VideoSummary {
         id: &str,
     ) -> Result<VideoSummary> {
         // The primary key finds one row at most: no LIMIT to bind.
-        FixedSql::<FindVideo, _>::new(
-            video_summary::table
-                .filter(video_summary::id.eq(id))
-                .filter(video_summary::user_id.eq(user_id))
-                .select(VideoSummary::as_select()),
-        )
-        .get_result(&mut conn)
-        .await
-        .optional()?
-        .ok_or_else(|| Error::not_found("video_summary", id))
+        FixedSql::<FindVideo, _>::new(owned_video(user_id, id).select(VideoSummary::as_select()))
+            .get_result(&mut conn)
+            .await
+            .optional()?
+            .ok_or_else(|| Error::not_found("video_summary", id))
     }
 
     /// The id of the user who owns the video. For operator tools only, which
@@ -479,10 +480,7 @@ impl VideoSummary {
             .into_iter()
             .filter(|previous| previous.can_move_to(to))
             .collect();
-        let target = video_summary::table
-            .filter(video_summary::id.eq(id))
-            .filter(video_summary::user_id.eq(user_id))
-            .filter(video_summary::processing_status.eq_any(from));
+        let target = owned_video(user_id, id).filter(video_summary::processing_status.eq_any(from));
         let changes = (
             video_summary::processing_status.eq(to),
             video_summary::updated_at.eq(dsl::now),
@@ -537,10 +535,7 @@ impl VideoSummary {
         id: &str,
     ) -> Result<ProcessingStatus> {
         FixedSql::<CurrentStatus, _>::new(
-            video_summary::table
-                .filter(video_summary::id.eq(id))
-                .filter(video_summary::user_id.eq(user_id))
-                .select(video_summary::processing_status),
+            owned_video(user_id, id).select(video_summary::processing_status),
         )
         .get_result(conn)
         .await
@@ -552,13 +547,9 @@ impl VideoSummary {
     /// keyframes (the cascades).
     pub async fn delete(conn: &mut AsyncPgConnection, user_id: &str, id: &str) -> Result<()> {
         operation!("video_summary.delete", conn, async |conn| {
-            let deleted = diesel::delete(
-                video_summary::table
-                    .filter(video_summary::id.eq(id))
-                    .filter(video_summary::user_id.eq(user_id)),
-            )
-            .execute(conn)
-            .await?;
+            let deleted = diesel::delete(owned_video(user_id, id))
+                .execute(conn)
+                .await?;
             if deleted == 0 {
                 return Err(Error::not_found("video_summary", id));
             }
@@ -574,9 +565,7 @@ impl VideoSummary {
         user_id: &str,
         id: &str,
     ) -> Result<()> {
-        video_summary::table
-            .filter(video_summary::id.eq(id))
-            .filter(video_summary::user_id.eq(user_id))
+        owned_video(user_id, id)
             .select(video_summary::id)
             .for_share()
             .first::<String>(conn)
