@@ -354,10 +354,11 @@ impl VideoSummary {
                     // (user_id, processing_status, created_at DESC, id DESC)
                     // index.
                     (None, Some(status), None, None) => {
-                        let query = page
-                            .filter(video_summary::processing_status.eq(status))
-                            .into_boxed();
-                        FixedSql::<ListByStatus, _>::new(query).load(conn).await?
+                        FixedSql::<ListByStatus, _>::new(
+                            page.filter(video_summary::processing_status.eq(status)),
+                        )
+                        .load(conn)
+                        .await?
                     }
                     _ => {
                         let query = page
