@@ -95,7 +95,7 @@ async fn recorded_videos(db: &TestDatabase) -> (AsyncPgConnection, Statements, V
 /// each prepared exactly once, and nothing else.
 async fn assert_each_prepared_once(
     conn: &mut AsyncPgConnection,
-    sent: Vec<String>,
+    mut sent: Vec<String>,
     distinct: usize,
 ) {
     // This statement itself shows in the view while it runs.
@@ -108,7 +108,6 @@ async fn assert_each_prepared_once(
     .into_iter()
     .map(|row| row.statement)
     .collect();
-    let mut sent = sent;
     sent.sort();
     sent.dedup();
     assert_eq!(sent.len(), distinct, "{sent:#?}");
