@@ -6,7 +6,7 @@
 //! tables' sizes in the database (`pg_class.reltuples`,
 //! `pg_total_relation_size`), so `migrate` can warn before it starts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Text};
@@ -171,18 +171,18 @@ pub fn classify(sql: &str, in_transaction: bool) -> Vec<RiskyStatement> {
     let Ok(split) = statements::split(sql) else {
         return Vec::new();
     };
-    let mut created = HashSet::new();
+    let mut file = FileState::default();
     let mut risky = Vec::new();
     for statement in split {
         let found = match Parser::parse_sql(&PostgreSqlDialect {}, statement.text) {
             Ok(parsed) => parsed
                 .iter()
-                .flat_map(|s| of_statement(s, in_transaction, &mut created))
+                .flat_map(|s| of_statement(s, in_transaction, &mut file))
                 .collect(),
             Err(_) => by_words(statement.text).into_iter().collect::<Vec<_>>(),
         };
         for (table, risk) in found {
-            if created.contains(&key(&table)) {
+            if file.created.contains(&key(&table)) {
                 continue;
             }
             risky.push(RiskyStatement {
@@ -206,6 +206,19 @@ pub fn classify_migration(migration: &SourceMigration) -> Vec<RiskyStatement> {
         migration.sql(Direction::Up).unwrap_or_default(),
         migration.run_in_transaction,
     )
+}
+
+/// What the statements before this one in the same file have done.
+#[derive(Default)]
+struct FileState {
+    /// Tables the file creates: empty, so nothing on them blocks.
+    created: HashSet<String>,
+    /// `CHECK (column IS NOT NULL)` constraints the file adds, by name:
+    /// (table, column).
+    not_null_checks: HashMap<String, (String, String)>,
+    /// (table, column) pairs a valid CHECK proves NOT NULL, so that
+    /// `SET NOT NULL` trusts it instead of scanning.
+    proven_not_null: HashSet<(String, String)>,
 }
 
 struct Risk {
@@ -235,15 +248,15 @@ impl Risk {
 fn of_statement(
     statement: &sqlparser::ast::Statement,
     in_transaction: bool,
-    created: &mut HashSet<String>,
+    file: &mut FileState,
 ) -> Vec<(String, Risk)> {
     use sqlparser::ast::Statement as S;
     match statement {
         S::CreateTable(create) => {
-            created.insert(key(&create.name.to_string()));
+            file.created.insert(key(&create.name.to_string()));
             Vec::new()
         }
-        S::AlterTable(alter) => alter_table(&alter.name, &alter.operations),
+        S::AlterTable(alter) => alter_table(&alter.name, &alter.operations, file),
         S::CreateIndex(index) if !index.concurrently => vec![(
             index.table_name.to_string(),
             Risk {
@@ -321,7 +334,12 @@ fn table_of(relation: &TableFactor) -> Option<String> {
     }
 }
 
-fn alter_table(name: &ObjectName, operations: &[AlterTableOperation]) -> Vec<(String, Risk)> {
+fn alter_table(
+    name: &ObjectName,
+    operations: &[AlterTableOperation],
+    file: &mut FileState,
+) -> Vec<(String, Risk)> {
+    let table = key(&name.to_string());
     let mut reasons: Vec<(Effect, &'static str, String)> = Vec::new();
     for operation in operations {
         match operation {
@@ -372,6 +390,10 @@ fn alter_table(name: &ObjectName, operations: &[AlterTableOperation]) -> Vec<(St
                     ACCESS_EXCLUSIVE,
                     format!("ALTER COLUMN {column_name} TYPE, unless the types are binary-compatible"),
                 )),
+                AlterColumnOperation::SetNotNull
+                    if file
+                        .proven_not_null
+                        .contains(&(table.clone(), key(&column_name.to_string()))) => {}
                 AlterColumnOperation::SetNotNull => reasons.push((
                     Effect::Scan,
                     ACCESS_EXCLUSIVE,
@@ -381,15 +403,34 @@ fn alter_table(name: &ObjectName, operations: &[AlterTableOperation]) -> Vec<(St
                 )),
                 _ => {}
             },
+            AlterTableOperation::ValidateConstraint { name } => {
+                if let Some(proven) = file.not_null_checks.get(&key(&name.to_string())) {
+                    file.proven_not_null.insert(proven.clone());
+                }
+            }
             AlterTableOperation::AddConstraint {
                 constraint,
                 not_valid,
             } => match constraint {
-                TableConstraint::Check(_) if !not_valid => reasons.push((
-                    Effect::Scan,
-                    ACCESS_EXCLUSIVE,
-                    "ADD CONSTRAINT CHECK without NOT VALID".to_string(),
-                )),
+                TableConstraint::Check(check) => {
+                    if let Some(column) = not_null_column(&check.expr) {
+                        let proves = (table.clone(), column);
+                        if let Some(name) = &check.name {
+                            let name = key(&name.to_string());
+                            file.not_null_checks.insert(name, proves.clone());
+                        }
+                        if !not_valid {
+                            file.proven_not_null.insert(proves);
+                        }
+                    }
+                    if !not_valid {
+                        reasons.push((
+                            Effect::Scan,
+                            ACCESS_EXCLUSIVE,
+                            "ADD CONSTRAINT CHECK without NOT VALID".to_string(),
+                        ));
+                    }
+                }
                 TableConstraint::ForeignKey(_) if !not_valid => reasons.push((
                     Effect::Scan,
                     "SHARE ROW EXCLUSIVE",
@@ -446,6 +487,19 @@ fn alter_table(name: &ObjectName, operations: &[AlterTableOperation]) -> Vec<(St
 }
 
 /// Whether an expression calls a function known to be volatile.
+/// The column of a `column IS NOT NULL` check.
+fn not_null_column(expr: &sqlparser::ast::Expr) -> Option<String> {
+    use sqlparser::ast::Expr;
+    match expr {
+        Expr::IsNotNull(inner) => match inner.as_ref() {
+            Expr::Identifier(column) => Some(key(&column.to_string())),
+            _ => None,
+        },
+        Expr::Nested(inner) => not_null_column(inner),
+        _ => None,
+    }
+}
+
 fn is_volatile(expr: &str) -> bool {
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, expr).tokenize() else {
         return false;
@@ -739,6 +793,28 @@ COMMENT ON COLUMN t.n IS 'x';";
         );
         // Outside a transaction a whole-table UPDATE commits at once.
         assert_eq!(reasons("UPDATE t SET n = 0", false), []);
+    }
+
+    #[test]
+    fn set_not_null_trusts_a_check_validated_before_it() {
+        let online = "\
+ALTER TABLE t ADD CONSTRAINT t_n_not_null CHECK (n IS NOT NULL) NOT VALID;
+ALTER TABLE t VALIDATE CONSTRAINT t_n_not_null;
+ALTER TABLE t ALTER COLUMN n SET NOT NULL;
+ALTER TABLE t DROP CONSTRAINT t_n_not_null;";
+        assert_eq!(reasons(online, false), []);
+        // Not validated yet, another column, another table: each scans.
+        for sql in [
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (n IS NOT NULL) NOT VALID;\nALTER TABLE t ALTER COLUMN n SET NOT NULL;",
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (n IS NOT NULL) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT c;\nALTER TABLE t ALTER COLUMN m SET NOT NULL;",
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (n IS NOT NULL) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT c;\nALTER TABLE u ALTER COLUMN n SET NOT NULL;",
+        ] {
+            assert_eq!(
+                reasons(sql, false).last().map(|(_, effect, _)| *effect),
+                Some(Effect::Scan),
+                "{sql}"
+            );
+        }
     }
 
     #[test]
