@@ -118,18 +118,32 @@ CREATE INDEX keyframe_video_summary_id_timestamp_idx ON keyframe (video_summary_
 CREATE TABLE video_summary_tag (
     video_summary_id text NOT NULL REFERENCES video_summary (id) ON DELETE CASCADE,
     tag_id text NOT NULL REFERENCES tag (id) ON DELETE CASCADE,
+    user_id text NOT NULL,
     PRIMARY KEY (video_summary_id, tag_id)
 );
 COMMENT ON TABLE video_summary_tag IS 'Which tags a video has.';
 CREATE INDEX video_summary_tag_tag_id_idx ON video_summary_tag (tag_id);
+COMMENT ON COLUMN video_summary_tag.user_id IS
+    'The video''s user, copied by the trigger video_summary_link_user_id; never set by hand.';
+-- A page filtered by tag probes (user, video, tag): one user's probes stay
+-- in that user's few pages of this index.
+CREATE INDEX video_summary_tag_user_id_video_summary_id_tag_id_idx
+    ON video_summary_tag (user_id, video_summary_id, tag_id);
 
 CREATE TABLE video_summary_category (
     video_summary_id text NOT NULL REFERENCES video_summary (id) ON DELETE CASCADE,
     category_id text NOT NULL REFERENCES category (id) ON DELETE CASCADE,
+    user_id text NOT NULL,
     PRIMARY KEY (video_summary_id, category_id)
 );
 COMMENT ON TABLE video_summary_category IS 'Which categories a video belongs to.';
 CREATE INDEX video_summary_category_category_id_idx ON video_summary_category (category_id);
+COMMENT ON COLUMN video_summary_category.user_id IS
+    'The video''s user, copied by the trigger video_summary_link_user_id; never set by hand.';
+-- A page filtered by category probes (user, video, category): one user's probes stay
+-- in that user's few pages of this index.
+CREATE INDEX video_summary_category_user_id_video_summary_id_category_id_idx
+    ON video_summary_category (user_id, video_summary_id, category_id);
 
 -- The processing pipeline's retry backoff and status graph.
 CREATE FUNCTION video_summary_retry_delay(attempt integer, base interval, cap interval)
@@ -180,3 +194,51 @@ CREATE TRIGGER video_summary_check_transition
     WHEN (OLD.processing_status IS DISTINCT FROM NEW.processing_status
           OR OLD.attempt IS DISTINCT FROM NEW.attempt)
     EXECUTE FUNCTION video_summary_check_transition();
+
+-- Each link carries its video's user (for the indexes above), filled by the
+-- database: the application on the Drizzle code inserts links without it.
+CREATE FUNCTION video_summary_link_user_id() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT user_id INTO NEW.user_id FROM video_summary WHERE id = NEW.video_summary_id;
+    IF NOT FOUND THEN
+        -- What the foreign key would say, which runs after this trigger.
+        RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%"',
+                TG_TABLE_NAME, TG_TABLE_NAME || '_video_summary_id_fkey'
+            USING ERRCODE = 'foreign_key_violation',
+                  CONSTRAINT = TG_TABLE_NAME || '_video_summary_id_fkey',
+                  TABLE = TG_TABLE_NAME,
+                  DETAIL = format('Key (video_summary_id)=(%s) is not present in table "video_summary".',
+                                  NEW.video_summary_id);
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION video_summary_link_user_id() IS
+    'Sets a link''s user_id to its video''s user, whatever the statement gave.';
+
+CREATE TRIGGER video_summary_link_user_id
+    BEFORE INSERT OR UPDATE OF video_summary_id, user_id ON video_summary_tag
+    FOR EACH ROW EXECUTE FUNCTION video_summary_link_user_id();
+CREATE TRIGGER video_summary_link_user_id
+    BEFORE INSERT OR UPDATE OF video_summary_id, user_id ON video_summary_category
+    FOR EACH ROW EXECUTE FUNCTION video_summary_link_user_id();
+
+-- A video given to another user (by hand: the data layer never does) takes
+-- its links along.
+CREATE FUNCTION video_summary_links_follow_user() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE video_summary_tag SET user_id = NEW.user_id WHERE video_summary_id = NEW.id;
+    UPDATE video_summary_category SET user_id = NEW.user_id WHERE video_summary_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION video_summary_links_follow_user() IS
+    'Copies a video''s new user_id to its tag and category links.';
+
+CREATE TRIGGER video_summary_links_follow_user
+    AFTER UPDATE OF user_id ON video_summary
+    FOR EACH ROW
+    WHEN (OLD.user_id IS DISTINCT FROM NEW.user_id)
+    EXECUTE FUNCTION video_summary_links_follow_user();

@@ -93,6 +93,8 @@ diesel::table! {
     video_summary_category (video_summary_id, category_id) {
         video_summary_id -> Text,
         category_id -> Text,
+        /// The video's user, copied by the trigger video_summary_link_user_id; never set by hand.
+        user_id -> Text,
     }
 }
 
@@ -101,6 +103,8 @@ diesel::table! {
     video_summary_tag (video_summary_id, tag_id) {
         video_summary_id -> Text,
         tag_id -> Text,
+        /// The video's user, copied by the trigger video_summary_link_user_id; never set by hand.
+        user_id -> Text,
     }
 }
 

@@ -27,10 +27,8 @@ const GAPS: &[&str] = &[
     "user: unique user_email_key (email) lacks id",
     "video_summary: primary key video_summary_pkey (id) lacks user_id",
     "video_summary_category: foreign key video_summary_category_video_summary_id_fkey (video_summary_id) -> video_summary (id) does not join on user_id",
-    "video_summary_category: has no user_id column",
     "video_summary_category: primary key video_summary_category_pkey (video_summary_id, category_id) lacks user_id",
     "video_summary_tag: foreign key video_summary_tag_video_summary_id_fkey (video_summary_id) -> video_summary (id) does not join on user_id",
-    "video_summary_tag: has no user_id column",
     "video_summary_tag: primary key video_summary_tag_pkey (video_summary_id, tag_id) lacks user_id",
 ];
 

@@ -65,6 +65,8 @@ async fn the_indexing_strategy_exists() {
         "UNIQUE INDEX video_summary_user_id_youtube_id_key ON public.video_summary USING btree (user_id, youtube_id)",
         "ON public.video_summary_tag USING btree (tag_id)",
         "ON public.video_summary_category USING btree (category_id)",
+        "video_summary_tag_user_id_video_summary_id_tag_id_idx ON public.video_summary_tag USING btree (user_id, video_summary_id, tag_id)",
+        "video_summary_category_user_id_video_summary_id_category_id_idx ON public.video_summary_category USING btree (user_id, video_summary_id, category_id)",
         "ON public.keyframe USING btree (video_summary_id, \"timestamp\")",
         "UNIQUE INDEX user_email_key",
         "UNIQUE INDEX tag_name_key",
@@ -102,6 +104,65 @@ async fn the_database_rejects_an_unknown_status() {
         error.contains("video_summary_processing_status_check"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_link_follows_its_video_to_another_user_and_needs_the_video() {
+    use diesel_async::SimpleAsyncConnection;
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    conn.batch_execute(
+        r#"INSERT INTO "user" (id, name, email, "createdAt", "updatedAt")
+           VALUES ('u1', 'A', 'a@x.io', now(), now()), ('u2', 'B', 'b@x.io', now(), now());
+           INSERT INTO video_summary (id, user_id, youtube_url, youtube_id, title)
+           VALUES ('v', 'u1', 'https://youtu.be/aaaaaaaaaaa', 'aaaaaaaaaaa', 't');
+           INSERT INTO tag (id, name) VALUES ('t', 'rust');
+           INSERT INTO category (id, name) VALUES ('c', 'programming');
+           INSERT INTO video_summary_tag (video_summary_id, tag_id) VALUES ('v', 't');
+           INSERT INTO video_summary_category (video_summary_id, category_id) VALUES ('v', 'c');
+           UPDATE video_summary SET user_id = 'u2' WHERE id = 'v';"#,
+    )
+    .await
+    .expect("a video moved to another user");
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Owner {
+        #[diesel(sql_type = Text)]
+        user_id: String,
+    }
+    let owners: Vec<Owner> = diesel::sql_query(
+        "SELECT user_id FROM video_summary_tag UNION ALL SELECT user_id FROM video_summary_category",
+    )
+    .load(&mut conn)
+    .await
+    .expect("links");
+    assert_eq!(
+        owners
+            .iter()
+            .map(|o| o.user_id.as_str())
+            .collect::<Vec<_>>(),
+        ["u2", "u2"]
+    );
+
+    // A link to no video fails as the foreign key would, naming it.
+    for (table, label) in [
+        ("video_summary_tag", "'t'"),
+        ("video_summary_category", "'c'"),
+    ] {
+        let error = diesel::sql_query(format!("INSERT INTO {table} VALUES ('nope', {label})"))
+            .execute(&mut conn)
+            .await
+            .expect_err("no such video");
+        let diesel::result::Error::DatabaseError(kind, info) = &error else {
+            panic!("{error:?}");
+        };
+        assert!(
+            matches!(kind, diesel::result::DatabaseErrorKind::ForeignKeyViolation),
+            "{error:?}"
+        );
+        let key = format!("{table}_video_summary_id_fkey");
+        assert_eq!(info.constraint_name(), Some(key.as_str()));
+        assert_eq!(info.table_name(), Some(table));
+    }
 }
 
 #[derive(QueryableByName)]

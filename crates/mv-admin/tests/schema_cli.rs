@@ -72,18 +72,19 @@ async fn edit_push_generate_check() {
             "error: crates/db/schema.sql, migrations and crates/db/src/schema.rs disagree",
         ));
 
+    // A version after every real migration's, as generate requires.
     mv_admin(root, db.url())
-        .args(["generate", "add_note", "--version", "2026-12-01-000000"])
+        .args(["generate", "add_note", "--version", "2099-01-01-000000"])
         .assert()
         .success()
         .stdout(contains(
-            "wrote migrations/2026-12-01-000000_add_note/up.sql and down.sql",
+            "wrote migrations/2099-01-01-000000_add_note/up.sql and down.sql",
         ))
         .stdout(contains("note: down.sql loses data"));
     let down = std::fs::read_to_string(
         workspace
             .migrations()
-            .join("2026-12-01-000000_add_note/down.sql"),
+            .join("2099-01-01-000000_add_note/down.sql"),
     )
     .expect("down.sql");
     assert_eq!(
@@ -323,7 +324,7 @@ async fn schema_sql_cannot_reach_outside_its_scratch_database() {
             .expect("writing schema.sql");
         for args in [
             &["push", "--dry-run"][..],
-            &["generate", "pwned", "--version", "2026-12-01-000000"][..],
+            &["generate", "pwned", "--version", "2099-01-01-000000"][..],
         ] {
             let (code, stderr, pid) = run_with_pid(workspace.root(), db.url(), args);
             assert_eq!(code, Some(1), "{args:?} with {attack}: {stderr}");
@@ -345,7 +346,7 @@ async fn schema_sql_cannot_reach_outside_its_scratch_database() {
     assert!(
         !workspace
             .migrations()
-            .join("2026-12-01-000000_pwned")
+            .join("2099-01-01-000000_pwned")
             .exists()
     );
 }

@@ -95,3 +95,86 @@ async fn redo_reverts_and_reapplies_the_newest_migration() {
     assert_eq!(report.applied.first().map(|d| d.version.clone()), newest);
     assert_eq!(schema_snapshot(&mut conn).await, before);
 }
+
+/// How many links of each table lack their video's user, and how many there are.
+async fn links_without_their_user(conn: &mut diesel_async::AsyncPgConnection) -> (i64, i64) {
+    use diesel::QueryableByName;
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    #[derive(QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = BigInt)]
+        wrong: i64,
+        #[diesel(sql_type = BigInt)]
+        total: i64,
+    }
+    let counts: Counts = diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE link.user_id IS DISTINCT FROM v.user_id) AS wrong,
+                count(*) AS total
+         FROM (SELECT video_summary_id, user_id FROM video_summary_tag
+               UNION ALL SELECT video_summary_id, user_id FROM video_summary_category) AS link
+         JOIN video_summary v ON v.id = link.video_summary_id",
+    )
+    .get_result(conn)
+    .await
+    .expect("counting links");
+    (counts.wrong, counts.total)
+}
+
+#[tokio::test]
+async fn links_made_before_user_id_existed_are_filled_batch_after_batch() {
+    let db = TestDatabase::empty().await;
+    let mut conn = db.connect().await;
+    let set = MigrationSet::embedded().expect("embedded migrations");
+    let options = Options::default();
+    migrations::migrate(&mut conn, &set, &options)
+        .await
+        .expect("up");
+    let first = set
+        .migrations()
+        .iter()
+        .position(|m| m.name.ends_with("_link_user_id"))
+        .expect("the link_user_id migration");
+    assert_eq!(
+        set.migrations().len() - first,
+        5,
+        "the five link migrations are the newest"
+    );
+    migrations::revert(&mut conn, &set, &options, 5, DataLossPolicy::Refuse)
+        .await
+        .expect("back to links without user_id");
+    // 2,500 videos of two users (three batches of the backfill), linked the
+    // way the Drizzle application links them.
+    conn.batch_execute(
+        r#"INSERT INTO "user" (id, name, email, "createdAt", "updatedAt")
+           VALUES ('u1', 'Ada', 'ada@example.com', now(), now()),
+                  ('u2', 'Brian', 'brian@example.com', now(), now());
+           INSERT INTO video_summary (id, user_id, youtube_url, youtube_id, title)
+           SELECT 'v' || lpad(g::text, 5, '0'), 'u' || (g % 2 + 1), 'https://youtu.be/x', 'y' || g, 't'
+           FROM generate_series(1, 2500) g;
+           INSERT INTO tag (id, name) VALUES ('t1', 'rust'), ('t2', 'sql');
+           INSERT INTO category (id, name) VALUES ('c1', 'programming');
+           INSERT INTO video_summary_tag (video_summary_id, tag_id)
+           SELECT id, t FROM video_summary, (VALUES ('t1'), ('t2')) AS tags (t);
+           INSERT INTO video_summary_category (video_summary_id, category_id)
+           SELECT id, 'c1' FROM video_summary;"#,
+    )
+    .await
+    .expect("links without user_id");
+    migrations::migrate(&mut conn, &set, &options)
+        .await
+        .expect("the link migrations again");
+    assert_eq!(links_without_their_user(&mut conn).await, (0, 7500));
+
+    // The trigger fills what the Drizzle application inserts, and nobody
+    // can file a link under another user.
+    conn.batch_execute(
+        "INSERT INTO tag (id, name) VALUES ('t3', 'go');
+         INSERT INTO video_summary_tag (video_summary_id, tag_id) VALUES ('v00001', 't3');
+         INSERT INTO video_summary_tag VALUES ('v00002', 't3', 'u2');
+         UPDATE video_summary_category SET user_id = 'u1' WHERE video_summary_id = 'v00001';",
+    )
+    .await
+    .expect("links after the migrations");
+    assert_eq!(links_without_their_user(&mut conn).await, (0, 7502));
+}

@@ -304,7 +304,7 @@ async fn generate_is_byte_identical_for_the_same_input() {
         .await
         .expect("generate")
         .expect("a change");
-        let folder = workspace.migrations().join("2026-12-01-000000_language");
+        let folder = workspace.migrations().join("2099-01-01-000000_language");
         write_migration(&folder, &migration).expect("write");
         let read = |file| std::fs::read(folder.join(file)).expect("read");
         outputs.push((read("up.sql"), read("down.sql")));
@@ -391,7 +391,7 @@ async fn check_finds_each_kind_of_disagreement() {
 
     // A migration written by hand, schema.sql not changed.
     let migrated = Workspace::new();
-    let folder = migrated.migrations().join("2026-12-01-000000_language");
+    let folder = migrated.migrations().join("2099-01-01-000000_language");
     std::fs::create_dir(&folder).expect("mkdir");
     std::fs::write(
         folder.join("up.sql"),
