@@ -194,8 +194,8 @@ macro_rules! label_model {
             pub async fn list_for_user(conn: &mut AsyncPgConnection, user_id: &str) -> Result<Vec<($model, i64)>> {
                 operation!(concat!($entity, ".list_for_user"), conn, async |conn| {
                     Ok($table::table
-                        .inner_join($link::table.inner_join(video_summary::table))
-                        .filter(video_summary::user_id.eq(user_id))
+                        .inner_join($link::table)
+                        .filter($link::user_id.eq(user_id))
                         .group_by($table::id)
                         .select(($model::as_select(), count_star()))
                         .order((count_star().desc(), $table::name))
@@ -229,9 +229,9 @@ macro_rules! label_model {
             ) -> Result<Vec<$model>> {
                 Ok($crate::models::fixed_sql::FixedSql::<$video_page_statement, _>::new(
                     $table::table
-                        .inner_join($link::table.inner_join(video_summary::table))
-                        .filter(video_summary::id.eq(video_id))
-                        .filter(video_summary::user_id.eq(user_id))
+                        .inner_join($link::table)
+                        .filter($link::user_id.eq(user_id))
+                        .filter($link::video_summary_id.eq(video_id))
                         .order($table::name)
                         .select($model::as_select()),
                 )
@@ -313,7 +313,9 @@ macro_rules! label_model {
             /// Whether the video of the enclosing query (`video_summary.id`)
             /// carries the label named `name` (normalized): the label's id is
             /// looked up once, and each video is one probe of the link's
-            /// primary key.
+            /// `(user_id, video_summary_id, label)` index, where one user's
+            /// probes stay in a few pages (the primary key scatters them over
+            /// every user's links).
             #[diesel::dsl::auto_type(no_type_alias)]
             pub(crate) fn on_video(name: String) -> _ {
                 // auto_type reads the types of values from annotated bindings.
@@ -328,6 +330,7 @@ macro_rules! label_model {
                     .single_value();
                 diesel::dsl::exists(
                     $link::table
+                        .filter($link::user_id.eq(video_summary::user_id))
                         .filter($link::video_summary_id.eq(video_summary::id))
                         .filter($link::$link_key.nullable().eq(label_id)),
                 )

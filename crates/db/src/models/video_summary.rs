@@ -190,10 +190,12 @@ pub(crate) fn owned_video<'a>(user_id: &'a str, id: &'a str) -> _ {
 
 /// The first `limit` of the user's videos, newest first, each with its tag
 /// count: one range of the `(user_id, created_at DESC, id DESC)` index, and
-/// tags counted for those rows only.
+/// tags counted for those rows only, in the user's range of the links'
+/// `(user_id, video_summary_id, tag_id)` index.
 #[dsl::auto_type(no_type_alias)]
 fn list_page<'a>(user_id: &'a str, limit: i64) -> _ {
     let tag_count = video_summary_tag::table
+        .filter(video_summary_tag::user_id.eq(video_summary::user_id))
         .filter(video_summary_tag::video_summary_id.eq(video_summary::id))
         .select(count_star())
         .single_value()
