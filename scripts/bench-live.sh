@@ -13,6 +13,8 @@
 #                 pipeline's 000002-000006 and those after it), applied by
 #                 `mv-admin migrate` to the dataset reverted to 000001.
 #   newest        the newest migration alone, reverted and applied again.
+#   links         the migrations that give the link tables their user_id
+#                 (2026-12-01-000001 to 000005), reverted and applied again.
 #   adopt         `mv-admin adopt` (live) on the TypeScript app's database:
 #                 drizzle-kit's schema (fixtures/drizzle/schema-dump.sql)
 #                 holding the benchmark dataset (scripts/bench/dataset.sql,
@@ -105,11 +107,13 @@ summary() { # name
 measure() { # scenario command...
     local scenario=$1
     shift
-    rm -f "$work"/done "$work"/reader.* "$work"/writer.*
+    rm -f "$work"/done "$work"/reader.* "$work"/writer.* "$work"/linker.*
     side reader "$scripts/pgbench/get.sql" &
     local reader=$!
     side writer "$scripts/live/touch.sql" &
     local writer=$!
+    side linker "$scripts/live/link.sql" &
+    local linker=$!
     sleep 2 # both sides running before the change starts
     local started ended
     started=$(date +%s.%N)
@@ -117,10 +121,10 @@ measure() { # scenario command...
     ended=$(date +%s.%N)
     sleep 1
     touch "$work/done"
-    wait "$reader" "$writer"
-    printf '{"scenario":"%s","videos":%d,"seconds":%s,%s,%s}\n' "$scenario" "$videos" \
+    wait "$reader" "$writer" "$linker"
+    printf '{"scenario":"%s","videos":%d,"seconds":%s,%s,%s,%s}\n' "$scenario" "$videos" \
         "$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.2f", b - a }')" \
-        "$(summary reader)" "$(summary writer)"
+        "$(summary reader)" "$(summary writer)" "$(summary linker)"
 }
 
 say "machine: $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -143,6 +147,9 @@ pipeline)
 newest)
     reapply newest 1
     ;;
+links)
+    reapply links 5
+    ;;
 adopt | adopt-window)
     protocol=extended
     say "loading drizzle-kit's schema and the dataset ($users users, $videos videos)"
@@ -157,7 +164,7 @@ adopt | adopt-window)
     measure "$scenario" "$mv" adopt "${flags[@]}"
     ;;
 *)
-    say "unknown scenario $scenario (expected: pipeline, newest, adopt, adopt-window)"
+    say "unknown scenario $scenario (expected: pipeline, newest, links, adopt, adopt-window)"
     exit 2
     ;;
 esac
