@@ -26,3 +26,14 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The backfill left a dead version of every link. Vacuumed here, before
+-- 000003 needs its brief ACCESS EXCLUSIVE locks: an autovacuum of these
+-- tables, which the backfill would otherwise start, holds a lock those wait
+-- for until PostgreSQL cancels it (deadlock_timeout, 1 s), and the
+-- application's reads and writes queue behind the waiting ALTER meanwhile
+-- (measured: BENCHMARKS.md, "Schema changes under load"). VACUUM takes
+-- SHARE UPDATE EXCLUSIVE, which lets reads and writes go on; ANALYZE gives
+-- the planner the new column's statistics.
+VACUUM (ANALYZE) video_summary_tag;
+VACUUM (ANALYZE) video_summary_category;
