@@ -25,8 +25,12 @@ pub struct PgBouncer {
     port: u16,
 }
 
-/// The `pgbouncer` program: on the `PATH`, else where Debian puts it.
+/// The `pgbouncer` program: `MV_PGBOUNCER` (which `scripts/test.sh` sets
+/// when it builds a newer one), else on the `PATH`, else where Debian puts it.
 fn program() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MV_PGBOUNCER") {
+        return Some(PathBuf::from(path));
+    }
     let on_path = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .unwrap_or_default();
