@@ -213,12 +213,25 @@ pub fn classify_migration(migration: &SourceMigration) -> Vec<RiskyStatement> {
 struct FileState {
     /// Tables the file creates: empty, so nothing on them blocks.
     created: HashSet<String>,
-    /// `CHECK (column IS NOT NULL)` constraints the file adds, by name:
-    /// (table, column).
-    not_null_checks: HashMap<String, (String, String)>,
-    /// (table, column) pairs a valid CHECK proves NOT NULL, so that
-    /// `SET NOT NULL` trusts it instead of scanning.
-    proven_not_null: HashSet<(String, String)>,
+    /// The `CHECK (column IS NOT NULL)` constraints the file adds and has
+    /// not dropped, by (table, constraint name; empty when unnamed).
+    not_null_checks: HashMap<(String, String), NotNullCheck>,
+}
+
+impl FileState {
+    /// Whether a valid CHECK proves the column NOT NULL, so that `SET NOT
+    /// NULL` trusts it instead of scanning.
+    fn proves_not_null(&self, table: &str, column: &str) -> bool {
+        self.not_null_checks
+            .iter()
+            .any(|((on, _), check)| on == table && check.column == column && check.valid)
+    }
+}
+
+struct NotNullCheck {
+    column: String,
+    /// Added without `NOT VALID`, or validated since.
+    valid: bool,
 }
 
 struct Risk {
@@ -391,9 +404,7 @@ fn alter_table(
                     format!("ALTER COLUMN {column_name} TYPE, unless the types are binary-compatible"),
                 )),
                 AlterColumnOperation::SetNotNull
-                    if file
-                        .proven_not_null
-                        .contains(&(table.clone(), key(&column_name.to_string()))) => {}
+                    if file.proves_not_null(&table, &key(&column_name.to_string())) => {}
                 AlterColumnOperation::SetNotNull => reasons.push((
                     Effect::Scan,
                     ACCESS_EXCLUSIVE,
@@ -404,9 +415,14 @@ fn alter_table(
                 _ => {}
             },
             AlterTableOperation::ValidateConstraint { name } => {
-                if let Some(proven) = file.not_null_checks.get(&key(&name.to_string())) {
-                    file.proven_not_null.insert(proven.clone());
+                let constraint = (table.clone(), key(&name.to_string()));
+                if let Some(check) = file.not_null_checks.get_mut(&constraint) {
+                    check.valid = true;
                 }
+            }
+            AlterTableOperation::DropConstraint { name, .. } => {
+                file.not_null_checks
+                    .remove(&(table.clone(), key(&name.to_string())));
             }
             AlterTableOperation::AddConstraint {
                 constraint,
@@ -414,14 +430,14 @@ fn alter_table(
             } => match constraint {
                 TableConstraint::Check(check) => {
                     if let Some(column) = not_null_column(&check.expr) {
-                        let proves = (table.clone(), column);
-                        if let Some(name) = &check.name {
-                            let name = key(&name.to_string());
-                            file.not_null_checks.insert(name, proves.clone());
-                        }
-                        if !not_valid {
-                            file.proven_not_null.insert(proves);
-                        }
+                        let name = check.name.as_ref().map(|n| key(&n.to_string()));
+                        file.not_null_checks.insert(
+                            (table.clone(), name.unwrap_or_default()),
+                            NotNullCheck {
+                                column,
+                                valid: !not_valid,
+                            },
+                        );
                     }
                     if !not_valid {
                         reasons.push((
@@ -486,7 +502,6 @@ fn alter_table(
     )]
 }
 
-/// Whether an expression calls a function known to be volatile.
 /// The column of a `column IS NOT NULL` check.
 fn not_null_column(expr: &sqlparser::ast::Expr) -> Option<String> {
     use sqlparser::ast::Expr;
@@ -500,6 +515,7 @@ fn not_null_column(expr: &sqlparser::ast::Expr) -> Option<String> {
     }
 }
 
+/// Whether an expression calls a function known to be volatile.
 fn is_volatile(expr: &str) -> bool {
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, expr).tokenize() else {
         return false;
@@ -803,8 +819,12 @@ ALTER TABLE t VALIDATE CONSTRAINT t_n_not_null;
 ALTER TABLE t ALTER COLUMN n SET NOT NULL;
 ALTER TABLE t DROP CONSTRAINT t_n_not_null;";
         assert_eq!(reasons(online, false), []);
-        // Not validated yet, another column, another table: each scans.
+        // Not validated yet, another column, another table, a check of the
+        // same name validated on another table, the check dropped first:
+        // each scans.
         for sql in [
+            "ALTER TABLE u ADD CONSTRAINT c CHECK (n IS NOT NULL) NOT VALID;\nALTER TABLE t ADD CONSTRAINT c CHECK (n IS NOT NULL) NOT VALID;\nALTER TABLE u VALIDATE CONSTRAINT c;\nALTER TABLE t ALTER COLUMN n SET NOT NULL;",
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (n IS NOT NULL) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT c;\nALTER TABLE t DROP CONSTRAINT c;\nALTER TABLE t ALTER COLUMN n SET NOT NULL;",
             "ALTER TABLE t ADD CONSTRAINT c CHECK (n IS NOT NULL) NOT VALID;\nALTER TABLE t ALTER COLUMN n SET NOT NULL;",
             "ALTER TABLE t ADD CONSTRAINT c CHECK (n IS NOT NULL) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT c;\nALTER TABLE t ALTER COLUMN m SET NOT NULL;",
             "ALTER TABLE t ADD CONSTRAINT c CHECK (n IS NOT NULL) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT c;\nALTER TABLE u ALTER COLUMN n SET NOT NULL;",
