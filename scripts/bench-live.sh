@@ -114,7 +114,7 @@ measure() { # scenario command...
     local writer=$!
     side linker "$scripts/live/link.sql" &
     local linker=$!
-    sleep 2 # both sides running before the change starts
+    sleep 2 # every client running before the change starts
     local started ended
     started=$(date +%s.%N)
     "$@" >&2

@@ -7,8 +7,8 @@
 # PostgreSQL's server programs are missing, this installs them with the
 # system's package manager where it can, PgBouncer, which the pooler tests
 # start in front of the test server (built from Debian's source in version
-# 1.24.1 where the installed one is older than 1.21), and Chromium and chromedriver for the
-# studio's browser tests.
+# 1.24.1 where the installed one is older than 1.21), and Chromium and
+# chromedriver for the studio's browser tests.
 #
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p db`).
 set -euo pipefail

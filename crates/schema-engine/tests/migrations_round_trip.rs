@@ -2,7 +2,7 @@
 //! schema comes back the same, and the revert refuses to drop the seeded
 //! rows until told to.
 
-use diesel_async::SimpleAsyncConnection;
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use local_pg::harness::{TestDatabase, schema_snapshot};
 use schema_engine::migrations::{self, DataLossPolicy, MigrateError, MigrationSet, Options};
 
@@ -21,17 +21,23 @@ INSERT INTO video_summary_tag VALUES ('v1', 't1');
 INSERT INTO video_summary_category VALUES ('v2', 'c1');
 "#;
 
-#[tokio::test]
-async fn up_down_up_on_seeded_data_gives_the_same_schema() {
+/// A new database with every embedded migration applied, the set, and the
+/// default options.
+async fn migrated() -> (TestDatabase, AsyncPgConnection, MigrationSet, Options) {
     let db = TestDatabase::empty().await;
     let mut conn = db.connect().await;
     let set = MigrationSet::embedded().expect("embedded migrations");
     let options = Options::default();
-    let all = set.migrations().len();
-
     migrations::migrate(&mut conn, &set, &options)
         .await
-        .expect("first up");
+        .expect("every migration applied");
+    (db, conn, set, options)
+}
+
+#[tokio::test]
+async fn up_down_up_on_seeded_data_gives_the_same_schema() {
+    let (_db, mut conn, set, options) = migrated().await;
+    let all = set.migrations().len();
     let before = schema_snapshot(&mut conn).await;
     assert!(before.contains("table video_summary"), "{before}");
     conn.batch_execute(SEED).await.expect("seeding");
@@ -78,13 +84,7 @@ async fn up_down_up_on_seeded_data_gives_the_same_schema() {
 
 #[tokio::test]
 async fn redo_reverts_and_reapplies_the_newest_migration() {
-    let db = TestDatabase::empty().await;
-    let mut conn = db.connect().await;
-    let set = MigrationSet::embedded().expect("embedded migrations");
-    let options = Options::default();
-    migrations::migrate(&mut conn, &set, &options)
-        .await
-        .expect("up");
+    let (_db, mut conn, set, options) = migrated().await;
     let before = schema_snapshot(&mut conn).await;
     // Empty tables: nothing to lose, so no acceptance is needed.
     let report = migrations::redo(&mut conn, &set, &options, 1, DataLossPolicy::Refuse)
@@ -97,7 +97,7 @@ async fn redo_reverts_and_reapplies_the_newest_migration() {
 }
 
 /// How many links of each table lack their video's user, and how many there are.
-async fn links_without_their_user(conn: &mut diesel_async::AsyncPgConnection) -> (i64, i64) {
+async fn links_without_their_user(conn: &mut AsyncPgConnection) -> (i64, i64) {
     use diesel::QueryableByName;
     use diesel::sql_types::BigInt;
     use diesel_async::RunQueryDsl;
@@ -123,13 +123,7 @@ async fn links_without_their_user(conn: &mut diesel_async::AsyncPgConnection) ->
 
 #[tokio::test]
 async fn links_made_before_user_id_existed_are_filled_batch_after_batch() {
-    let db = TestDatabase::empty().await;
-    let mut conn = db.connect().await;
-    let set = MigrationSet::embedded().expect("embedded migrations");
-    let options = Options::default();
-    migrations::migrate(&mut conn, &set, &options)
-        .await
-        .expect("up");
+    let (_db, mut conn, set, options) = migrated().await;
     let first = set
         .migrations()
         .iter()
