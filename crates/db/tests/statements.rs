@@ -59,9 +59,10 @@ async fn hot_queries_are_prepared_once_per_connection() {
             .await
             .expect("completed");
     }
-    // insert, find, list, list after a cursor, the status move and the move
-    // that stores the content: six statements, whatever the values.
-    assert_each_prepared_once(&mut conn, statements.take_sql(), 6).await;
+    // insert, find, list, list after a cursor, the status move, the move
+    // that stores the content and the status read pipelined with both:
+    // seven statements, whatever the values.
+    assert_each_prepared_once(&mut conn, statements.take_sql(), 7).await;
 }
 
 #[tokio::test]

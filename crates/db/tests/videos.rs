@@ -6,7 +6,10 @@ use db::Error;
 use db::models::{
     AiContent, NewVideo, ProcessingStatus, Tag, VideoChanges, VideoFilter, VideoSummary,
 };
+use diesel::connection::InstrumentationEvent;
+use diesel_async::AsyncConnection;
 use local_pg::harness::TestDatabase;
+use std::sync::{Arc, Mutex};
 
 #[tokio::test]
 async fn create_parses_the_url_and_starts_pending() {
@@ -191,6 +194,98 @@ async fn status_moves_follow_the_pipeline() {
             ..
         })
     ));
+}
+
+/// A refused move says why without a second round trip: the status read is
+/// sent before the UPDATE's answer comes back, and it sees the status the
+/// UPDATE left, in a caller's transaction too.
+#[tokio::test]
+async fn a_status_move_reads_the_status_in_the_same_round_trip() {
+    use ProcessingStatus::*;
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    common::user(&mut conn, "bob").await;
+    let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    let id = video.id.as_str();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = events.clone();
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        let entry = match event {
+            InstrumentationEvent::StartQuery { query, .. } => format!("start {query}"),
+            InstrumentationEvent::FinishQuery { query, .. } => format!("finish {query}"),
+            _ => return,
+        };
+        log.lock().expect("log").push(entry);
+    });
+    let order = || -> Vec<String> {
+        std::mem::take(&mut *events.lock().expect("log"))
+            .into_iter()
+            .map(|entry| entry.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+
+    let refused =
+        VideoSummary::update_processing_status(&mut conn, "alice", id, Completed, None).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::IllegalTransition {
+                from: Pending,
+                to: Completed,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        order(),
+        [
+            "start UPDATE",
+            "start SELECT",
+            "finish UPDATE",
+            "finish SELECT"
+        ],
+        "both statements sent before the first answer"
+    );
+
+    // In the caller's transaction the read sees the transaction's own move.
+    conn.transaction::<_, Error, _>(async |conn| {
+        VideoSummary::update_processing_status(conn, "alice", id, Processing, None).await?;
+        let again =
+            VideoSummary::update_processing_status(conn, "alice", id, Processing, None).await;
+        assert!(
+            matches!(
+                again,
+                Err(Error::IllegalTransition {
+                    from: Processing,
+                    ..
+                })
+            ),
+            "{again:?}"
+        );
+        Ok(())
+    })
+    .await
+    .expect("transaction");
+    order();
+
+    // Another user's video is not found, and nothing moved.
+    let foreign = VideoSummary::update_processing_status(&mut conn, "bob", id, Pending, None).await;
+    assert!(
+        matches!(
+            foreign,
+            Err(Error::NotFound {
+                entity: "video_summary",
+                ..
+            })
+        ),
+        "{foreign:?}"
+    );
+    let unchanged = VideoSummary::find(&mut conn, "alice", id)
+        .await
+        .expect("find");
+    assert_eq!(unchanged.processing_status, Processing);
 }
 
 #[tokio::test]

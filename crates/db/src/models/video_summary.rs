@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::{self, count_star};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures_util::future::join;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -470,7 +471,9 @@ impl VideoSummary {
     }
 
     /// One UPDATE that applies only from a legal previous status, so two
-    /// concurrent moves cannot both succeed; on no row, says why.
+    /// concurrent moves cannot both succeed. The video's status is read in
+    /// the same round trip, pipelined after the UPDATE: when the move is
+    /// refused, it says why without a second round trip.
     async fn transition(
         conn: &mut AsyncPgConnection,
         user_id: &str,
@@ -497,34 +500,42 @@ impl VideoSummary {
             video_summary::lease_expires_at.eq(None::<DateTime<Utc>>),
             video_summary::retry_after.eq(None::<DateTime<Utc>>),
         );
+        let conn: &AsyncPgConnection = conn;
         // Two statements of fixed SQL, with and without the content (an
         // optional SET item would make one statement of varying SQL).
-        let updated = match content {
-            None => {
-                FixedSql::<StatusMove, _>::new(
-                    diesel::update(target)
-                        .set(changes)
-                        .returning(VideoSummary::as_returning()),
-                )
-                .get_result(conn)
-                .await
+        let update = async {
+            let mut conn = conn;
+            match content {
+                None => {
+                    FixedSql::<StatusMove, _>::new(
+                        diesel::update(target)
+                            .set(changes)
+                            .returning(VideoSummary::as_returning()),
+                    )
+                    .get_result(&mut conn)
+                    .await
+                }
+                Some(content) => {
+                    FixedSql::<StatusMoveWithContent, _>::new(
+                        diesel::update(target)
+                            .set((changes, video_summary::ai_generated_content.eq(content)))
+                            .returning(VideoSummary::as_returning()),
+                    )
+                    .get_result(&mut conn)
+                    .await
+                }
             }
-            Some(content) => {
-                FixedSql::<StatusMoveWithContent, _>::new(
-                    diesel::update(target)
-                        .set((changes, video_summary::ai_generated_content.eq(content)))
-                        .returning(VideoSummary::as_returning()),
-                )
-                .get_result(conn)
-                .await
-            }
-        }
-        .optional()?;
-        match updated {
+        };
+        // Polled in this order, and the connection's statement cache is a
+        // first-come lock (held while a statement is prepared), so the read
+        // is sent after the UPDATE and, in its own snapshot, sees the status
+        // the UPDATE left.
+        let (updated, current) = join(update, Self::current_status(conn, user_id, id)).await;
+        match updated.optional()? {
             Some(video) => Ok(video),
             None => Err(Error::IllegalTransition {
                 id: id.to_string(),
-                from: Self::current_status(conn, user_id, id).await?,
+                from: current?,
                 to,
             }),
         }
@@ -533,14 +544,14 @@ impl VideoSummary {
     /// The status of the user's video: all a refused move needs to say why,
     /// without reading (and parsing) the rest of the row.
     async fn current_status(
-        conn: &mut AsyncPgConnection,
+        mut conn: &AsyncPgConnection,
         user_id: &str,
         id: &str,
     ) -> Result<ProcessingStatus> {
         FixedSql::<CurrentStatus, _>::new(
             owned_video(user_id, id).select(video_summary::processing_status),
         )
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
         .optional()?
         .ok_or_else(|| Error::not_found("video_summary", id))
