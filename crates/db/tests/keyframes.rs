@@ -4,7 +4,7 @@ mod common;
 
 use db::Error;
 use db::models::{Keyframe, NewKeyframe};
-use local_pg::harness::TestDatabase;
+use local_pg::harness::{QueryOrder, TestDatabase};
 
 #[tokio::test]
 async fn insert_many_then_list_in_timestamp_order() {
@@ -82,5 +82,42 @@ async fn bad_keyframes_insert_nothing() {
             .await
             .expect("listed")
             .is_empty()
+    );
+}
+
+/// A video's keyframes and the check that the video is the caller's go in
+/// one round trip: with none, "none" and "not your video" are told apart
+/// without a second one.
+#[tokio::test]
+async fn keyframes_and_the_owner_check_are_one_round_trip() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    common::user(&mut conn, "bob").await;
+    let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    let order = QueryOrder::record(&mut conn);
+
+    let none = Keyframe::for_video(&mut conn, "alice", &video.id).await;
+    assert!(matches!(&none, Ok(frames) if frames.is_empty()), "{none:?}");
+    assert_eq!(
+        order.take(),
+        [
+            "start SELECT",
+            "start SELECT",
+            "finish SELECT",
+            "finish SELECT"
+        ],
+        "both statements sent before the first answer"
+    );
+    let foreign = Keyframe::for_video(&mut conn, "bob", &video.id).await;
+    assert!(
+        matches!(
+            &foreign,
+            Err(Error::NotFound {
+                entity: "video_summary",
+                ..
+            })
+        ),
+        "{foreign:?}"
     );
 }

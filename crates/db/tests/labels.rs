@@ -4,7 +4,7 @@ mod common;
 
 use db::Error;
 use db::models::{Category, Tag};
-use local_pg::harness::TestDatabase;
+use local_pg::harness::{QueryOrder, TestDatabase};
 
 #[tokio::test]
 async fn get_or_create_normalizes_and_reuses() {
@@ -113,6 +113,57 @@ async fn attach_detach_replace_and_usage_counts() {
             .await
             .expect("none")
             .is_empty()
+    );
+}
+
+/// A video's labels and the check that the video is the caller's go in one
+/// round trip: with no labels, "none" and "not your video" are told apart
+/// without a second one.
+#[tokio::test]
+async fn a_videos_labels_and_its_owner_check_are_one_round_trip() {
+    let db = TestDatabase::new().await;
+    let mut conn = db.connect().await;
+    common::user(&mut conn, "alice").await;
+    common::user(&mut conn, "bob").await;
+    let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
+    let order = QueryOrder::record(&mut conn);
+
+    let none = Tag::for_video(&mut conn, "alice", &video.id).await;
+    assert!(matches!(&none, Ok(tags) if tags.is_empty()), "{none:?}");
+    assert_eq!(
+        order.take(),
+        [
+            "start SELECT",
+            "start SELECT",
+            "finish SELECT",
+            "finish SELECT"
+        ],
+        "both statements sent before the first answer"
+    );
+    for (user, id) in [("bob", video.id.as_str()), ("alice", "missing")] {
+        let refused = Category::for_video(&mut conn, user, id).await;
+        assert!(
+            matches!(
+                &refused,
+                Err(Error::NotFound {
+                    entity: "video_summary",
+                    ..
+                })
+            ),
+            "{user} {id}: {refused:?}"
+        );
+    }
+    Tag::attach(&mut conn, "alice", &video.id, &["rust"])
+        .await
+        .expect("attach");
+    let tags = Tag::for_video(&mut conn, "alice", &video.id)
+        .await
+        .expect("tags");
+    assert_eq!(tags.len(), 1);
+    let foreign = Tag::for_video(&mut conn, "bob", &video.id).await;
+    assert!(
+        matches!(&foreign, Err(Error::NotFound { .. })),
+        "bob sees no tag of alice's video: {foreign:?}"
     );
 }
 

@@ -6,10 +6,8 @@ use db::Error;
 use db::models::{
     AiContent, NewVideo, ProcessingStatus, Tag, VideoChanges, VideoFilter, VideoSummary,
 };
-use diesel::connection::InstrumentationEvent;
 use diesel_async::AsyncConnection;
-use local_pg::harness::TestDatabase;
-use std::sync::{Arc, Mutex};
+use local_pg::harness::{QueryOrder, TestDatabase};
 
 #[tokio::test]
 async fn create_parses_the_url_and_starts_pending() {
@@ -208,22 +206,7 @@ async fn a_status_move_reads_the_status_in_the_same_round_trip() {
     common::user(&mut conn, "bob").await;
     let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
     let id = video.id.as_str();
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let log = events.clone();
-    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-        let entry = match event {
-            InstrumentationEvent::StartQuery { query, .. } => format!("start {query}"),
-            InstrumentationEvent::FinishQuery { query, .. } => format!("finish {query}"),
-            _ => return,
-        };
-        log.lock().expect("log").push(entry);
-    });
-    let order = || -> Vec<String> {
-        std::mem::take(&mut *events.lock().expect("log"))
-            .into_iter()
-            .map(|entry| entry.split(' ').take(2).collect::<Vec<_>>().join(" "))
-            .collect()
-    };
+    let order = QueryOrder::record(&mut conn);
 
     let refused =
         VideoSummary::update_processing_status(&mut conn, "alice", id, Completed, None).await;
@@ -239,7 +222,7 @@ async fn a_status_move_reads_the_status_in_the_same_round_trip() {
         "{refused:?}"
     );
     assert_eq!(
-        order(),
+        order.take(),
         [
             "start UPDATE",
             "start SELECT",
@@ -268,7 +251,6 @@ async fn a_status_move_reads_the_status_in_the_same_round_trip() {
     })
     .await
     .expect("transaction");
-    order();
 
     // Another user's video is not found, and nothing moved.
     let foreign = VideoSummary::update_processing_status(&mut conn, "bob", id, Pending, None).await;

@@ -113,12 +113,14 @@ impl Keyframe {
         video_id: &str,
     ) -> Result<Vec<Keyframe>> {
         operation!("keyframe.for_video", conn, async |conn| {
-            let frames = Self::load_for_video(conn, user_id, video_id).await?;
-            if frames.is_empty() {
-                // Tell "no keyframes" from "not your video".
-                VideoSummary::find(conn, user_id, video_id).await?;
-            }
-            Ok(frames)
+            let conn: &AsyncPgConnection = conn;
+            VideoSummary::read_owned(
+                conn,
+                user_id,
+                video_id,
+                Self::load_for_video(conn, user_id, video_id),
+            )
+            .await
         })
     }
 

@@ -211,12 +211,14 @@ macro_rules! label_model {
                 video_id: &str,
             ) -> Result<Vec<$model>> {
                 operation!(concat!($entity, ".for_video"), conn, async |conn| {
-                    let labels = Self::load_for_video(conn, user_id, video_id).await?;
-                    if labels.is_empty() {
-                        // Tell "no labels" from "not your video".
-                        VideoSummary::find(conn, user_id, video_id).await?;
-                    }
-                    Ok(labels)
+                    let conn: &AsyncPgConnection = conn;
+                    VideoSummary::read_owned(
+                        conn,
+                        user_id,
+                        video_id,
+                        Self::load_for_video(conn, user_id, video_id),
+                    )
+                    .await
                 })
             }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::{self, count_star};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use futures_util::future::join;
+use futures_util::future::{join, try_join};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -541,8 +541,22 @@ impl VideoSummary {
         }
     }
 
-    /// The status of the user's video: all a refused move needs to say why,
-    /// without reading (and parsing) the rest of the row.
+    /// `read`, of something of the user's video, with the check that the
+    /// video is the user's pipelined beside it: one round trip, and an empty
+    /// answer is told from "not your video" ([`Error::NotFound`]).
+    pub(crate) async fn read_owned<T>(
+        conn: &AsyncPgConnection,
+        user_id: &str,
+        id: &str,
+        read: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let (found, _) = try_join(read, Self::current_status(conn, user_id, id)).await?;
+        Ok(found)
+    }
+
+    /// The status of the user's video, or [`Error::NotFound`]: all a
+    /// refused move needs to say why, and the cheapest check that the video
+    /// is the user's, without reading (and parsing) the rest of the row.
     async fn current_status(
         mut conn: &AsyncPgConnection,
         user_id: &str,

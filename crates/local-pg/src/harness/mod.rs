@@ -486,6 +486,40 @@ impl Statements {
     }
 }
 
+/// Records when each statement a connection sends starts and finishes, by
+/// the statement's first word: `["start UPDATE", "start SELECT", "finish
+/// UPDATE", "finish SELECT"]` is two statements sent in one round trip
+/// (pipelined), where one after the other each finishes before the next
+/// starts.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOrder(Arc<Mutex<Vec<String>>>);
+
+impl QueryOrder {
+    /// Starts recording on `conn`.
+    pub fn record(conn: &mut AsyncPgConnection) -> Self {
+        let order = Self::default();
+        let log = order.0.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            let (when, query) = match event {
+                InstrumentationEvent::StartQuery { query, .. } => ("start", query),
+                InstrumentationEvent::FinishQuery { query, .. } => ("finish", query),
+                _ => return,
+            };
+            let sql = query.to_string();
+            let verb = sql.split_whitespace().next().unwrap_or_default();
+            log.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(format!("{when} {verb}"));
+        });
+        order
+    }
+
+    /// What happened since the last call.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
 /// Stops and deletes a test's own cluster when dropped, even when the test
 /// fails: for tests that restart or reconfigure a server.
 #[derive(Debug)]
