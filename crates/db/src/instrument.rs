@@ -8,6 +8,7 @@
 //! statement's SQL, in which every value is a bound parameter (`$1`), and
 //! parameters are never recorded.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use diesel::connection::{DebugQuery, Instrumentation, InstrumentationEvent};
@@ -167,15 +168,23 @@ impl Operation {
 
 /// Runs a DAO call as the operation `$name` (a literal such as
 /// `"video_summary.find"`): a span of that name, its duration and row count
-/// in the metrics, and a line in the slow-query log when it is slow.
+/// in the metrics, and a line in the slow-query log when it is slow. The
+/// body gets `$conn` back; with `shared` first, `$conn` is a connection
+/// other calls may be using at the same time (`&AsyncPgConnection`).
 macro_rules! operation {
-    ($name:expr, $conn:expr, $body:expr) => {{
+    (shared $name:expr, $conn:expr, $body:expr) => {
+        $crate::instrument::operation!(@run run_shared, $name, $conn, $body)
+    };
+    ($name:expr, $conn:expr, $body:expr) => {
+        $crate::instrument::operation!(@run run, $name, $conn, $body)
+    };
+    (@run $run:ident, $name:expr, $conn:expr, $body:expr) => {{
         static LABELS: [::metrics::Label; 2] = $crate::instrument::Operation::labels($name);
         static ERROR_LABELS: $crate::instrument::ErrorLabels =
             $crate::instrument::Operation::error_labels($name);
         static OPERATION: $crate::instrument::Operation =
             $crate::instrument::Operation::new($name, &LABELS, &ERROR_LABELS);
-        $crate::instrument::run(
+        $crate::instrument::$run(
             $conn,
             &OPERATION,
             // The parent is looked up only when the span is enabled.
@@ -196,32 +205,96 @@ macro_rules! operation {
 }
 pub(crate) use operation;
 
-/// Runs `body` on `conn` as `operation`, in the span `span` makes, and
-/// records it.
-///
-/// The span is never entered: entering it on every poll of the body (what
-/// `Instrument` does) costs a subscriber's span stack a push, a pop and two
-/// reference counts each time, a few per cent of a primary-key read. A
-/// call's span has as parent the operation running on the same connection
-/// (`span` gets its id; the connection's tracker keeps that span during the
-/// body, and the pool forgets it at check-out, after a cancelled call), and
-/// otherwise (`None`) the caller's current span, as an entered one would.
+tokio::task_local! {
+    /// The operation running in this task. Diesel's connection events fire
+    /// in the task that polls the statement, pipelined or not, so a call's
+    /// statements are counted here, for owned and shared connections alike.
+    static RUNNING: RefCell<Running>;
+}
+
+/// What one call's statements took, and its span.
+#[derive(Default)]
+struct Running {
+    /// The call's span: the parent of any call it makes. Kept as a span, so
+    /// that it stays open for as long as it is referred to.
+    span: Option<tracing::Span>,
+    /// The slow-query threshold and check-out wait of the connection its
+    /// statements ran on (from the connection's [`Tracker`]).
+    slow: Option<Duration>,
+    pool_wait: Duration,
+    statements: u32,
+    statement_started: Option<Instant>,
+    slowest: Option<(Duration, String)>,
+}
+
+impl Running {
+    /// Adds what a call made inside this one ran.
+    fn absorb(&mut self, inner: Running) {
+        self.statements = self.statements.wrapping_add(inner.statements);
+        self.slow = self.slow.or(inner.slow);
+        if let Some((took, sql)) = inner.slowest
+            && self.slowest.as_ref().is_none_or(|(slowest, _)| took > *slowest)
+        {
+            self.slowest = Some((took, sql));
+        }
+    }
+}
+
+/// Runs `body` on `conn` as `operation`; see [`observe`].
 pub(crate) async fn run<T: Rows>(
     conn: &mut AsyncPgConnection,
     operation: &'static Operation,
     span: impl FnOnce(Option<Id>) -> tracing::Span,
     body: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T>,
 ) -> Result<T> {
-    let tracker = Tracker::of(conn);
-    let span = span(tracker.as_ref().and_then(|t| t.operation.as_ref()?.id()));
-    let mut watch = tracker.map(|tracker| tracker.begin(&span));
-    let started = Instant::now();
-    let result = body(conn).await;
-    let took = started.elapsed();
-    let (statements, slowest) = match (&mut watch, Tracker::of(conn)) {
-        (Some(watch), Some(tracker)) => tracker.end(watch),
-        _ => (0, None),
+    observe(operation, span, body(conn)).await
+}
+
+/// Runs `body` on a connection that other calls may use at the same time
+/// (pipelined) as `operation`; see [`observe`].
+pub(crate) async fn run_shared<T: Rows>(
+    conn: &AsyncPgConnection,
+    operation: &'static Operation,
+    span: impl FnOnce(Option<Id>) -> tracing::Span,
+    body: impl AsyncFnOnce(&AsyncPgConnection) -> Result<T>,
+) -> Result<T> {
+    observe(operation, span, body(conn)).await
+}
+
+/// Awaits `body` as `operation`, in the span `span` makes, and records it.
+///
+/// The span is never entered: entering it on every poll of the body (what
+/// `Instrument` does) costs a subscriber's span stack a push, a pop and two
+/// reference counts each time, a few per cent of a primary-key read. A
+/// call's span has as parent the call running in the same task (`span`
+/// gets its id), and otherwise (`None`) the caller's current span, as an
+/// entered one would.
+async fn observe<T: Rows>(
+    operation: &'static Operation,
+    span: impl FnOnce(Option<Id>) -> tracing::Span,
+    body: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let parent = RUNNING
+        .try_with(|running| running.borrow().span.as_ref().and_then(tracing::Span::id))
+        .ok()
+        .flatten();
+    let span = span(parent);
+    let running = Running {
+        span: (!span.is_disabled()).then(|| span.clone()),
+        ..Running::default()
     };
+    let started = Instant::now();
+    let (result, running) = RUNNING
+        .scope(RefCell::new(running), async {
+            let result = body.await;
+            (result, RUNNING.with(|running| running.take()))
+        })
+        .await;
+    let took = started.elapsed();
+    let (slow, pool_wait, statements) = (running.slow, running.pool_wait, running.statements);
+    let slowest = running.slowest.clone();
+    // The enclosing call counts what this one ran.
+    let _ = RUNNING.try_with(|outer| outer.borrow_mut().absorb(running));
     let seconds = took.as_secs_f64();
     match &result {
         Ok(value) => {
@@ -256,8 +329,7 @@ pub(crate) async fn run<T: Rows>(
             });
         }
     }
-    if let Some(watch) = &watch
-        && let Some(threshold) = watch.slow
+    if let Some(threshold) = slow
         && took >= threshold
     {
         let (statement_ms, statement) = match &slowest {
@@ -269,7 +341,7 @@ pub(crate) async fn run<T: Rows>(
             parent: &span,
             operation = operation.name,
             duration_ms = millis(took),
-            pool_wait_ms = millis(watch.pool_wait),
+            pool_wait_ms = millis(pool_wait),
             statements,
             statement_ms,
             statement,
@@ -329,39 +401,19 @@ pub(crate) use one_row;
 one_row!(String, chrono::DateTime<chrono::Utc>);
 
 /// The state kept on each connection the pool opens, as its Diesel
-/// instrumentation: the wait of its last check-out and, when the slow-query
-/// log is on, what its statements took.
+/// instrumentation: the slow-query threshold and the wait of its last
+/// check-out, handed to the call whose statement runs on it ([`RUNNING`]).
 #[derive(Debug)]
 pub(crate) struct Tracker {
-    /// The span of the operation running on the connection now: the parent
-    /// of any operation it calls. Kept as a span, so that it stays open for
-    /// as long as it is referred to.
-    operation: Option<tracing::Span>,
     slow: Option<Duration>,
     pool_wait: Duration,
-    statements: u32,
-    statement_started: Option<Instant>,
-    slowest: Option<(Duration, String)>,
-}
-
-/// What a call saw of its connection when it began.
-struct Watch {
-    /// The operation that was running before this one.
-    parent: Option<tracing::Span>,
-    slow: Option<Duration>,
-    pool_wait: Duration,
-    statements: u32,
 }
 
 impl Tracker {
     pub(crate) fn new(slow: Option<Duration>) -> Self {
         Self {
-            operation: None,
             slow,
             pool_wait: Duration::ZERO,
-            statements: 0,
-            statement_started: None,
-            slowest: None,
         }
     }
 
@@ -370,61 +422,44 @@ impl Tracker {
         conn.instrumentation().downcast_mut::<Self>()
     }
 
-    /// Records the wait of the check-out that handed the connection out;
-    /// forgets the operation a cancelled call left as running.
+    /// Records the wait of the check-out that handed the connection out.
     pub(crate) fn checked_out(&mut self, waited: Duration) {
         self.pool_wait = waited;
-        self.operation = None;
-    }
-
-    /// Starts an operation whose span is `span`.
-    fn begin(&mut self, span: &tracing::Span) -> Watch {
-        self.slowest = None;
-        let current = (!span.is_disabled()).then(|| span.clone());
-        Watch {
-            parent: std::mem::replace(&mut self.operation, current),
-            slow: self.slow,
-            pool_wait: self.pool_wait,
-            statements: self.statements,
-        }
-    }
-
-    /// Ends the operation `watch` began: the one before it runs again.
-    /// Returns the statements it ran and the slowest over the threshold.
-    fn end(&mut self, watch: &mut Watch) -> (u32, Option<(Duration, String)>) {
-        self.operation = watch.parent.take();
-        (
-            self.statements.wrapping_sub(watch.statements),
-            self.slowest.take(),
-        )
     }
 }
 
 impl Instrumentation for Tracker {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        match event {
-            InstrumentationEvent::StartQuery { .. } => {
-                self.statements = self.statements.wrapping_add(1);
-                if self.slow.is_some() {
-                    self.statement_started = Some(Instant::now());
-                }
-            }
-            InstrumentationEvent::FinishQuery { query, .. } => {
-                if let (Some(threshold), Some(started)) = (self.slow, self.statement_started.take())
-                {
-                    let took = started.elapsed();
-                    if took >= threshold
-                        && self
-                            .slowest
-                            .as_ref()
-                            .is_none_or(|(slowest, _)| took > *slowest)
-                    {
-                        self.slowest = Some((took, statement_sql(query)));
+        // Outside a DAO call (no task-local call) there is nothing to count.
+        let _ = RUNNING.try_with(|running| {
+            let mut running = running.borrow_mut();
+            running.slow = self.slow;
+            running.pool_wait = self.pool_wait;
+            match event {
+                InstrumentationEvent::StartQuery { .. } => {
+                    running.statements = running.statements.wrapping_add(1);
+                    if self.slow.is_some() {
+                        running.statement_started = Some(Instant::now());
                     }
                 }
+                InstrumentationEvent::FinishQuery { query, .. } => {
+                    if let (Some(threshold), Some(started)) =
+                        (self.slow, running.statement_started.take())
+                    {
+                        let took = started.elapsed();
+                        if took >= threshold
+                            && running
+                                .slowest
+                                .as_ref()
+                                .is_none_or(|(slowest, _)| took > *slowest)
+                        {
+                            running.slowest = Some((took, statement_sql(query)));
+                        }
+                    }
+                }
+                _ => {}
             }
-            _ => {}
-        }
+        });
     }
 }
 
