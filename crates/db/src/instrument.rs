@@ -233,7 +233,10 @@ impl Running {
         self.statements = self.statements.wrapping_add(inner.statements);
         self.slow = self.slow.or(inner.slow);
         if let Some((took, sql)) = inner.slowest
-            && self.slowest.as_ref().is_none_or(|(slowest, _)| took > *slowest)
+            && self
+                .slowest
+                .as_ref()
+                .is_none_or(|(slowest, _)| took > *slowest)
         {
             self.slowest = Some((took, sql));
         }

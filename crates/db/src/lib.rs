@@ -13,5 +13,5 @@ mod tls;
 
 pub use config::DbConfig;
 pub use error::{Error, Result};
-pub use pool::{Db, DbPool, PooledConn, connect, connect_client};
+pub use pool::{Db, DbPool, PooledConn, SharedConn, connect, connect_client};
 pub use replica::{Consistency, UnitOfWork, WalPosition, wal_position};

@@ -1,5 +1,6 @@
 //! Connections and the bb8 pool, built in one place from [`DbConfig`].
 
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,36 @@ pub type DbPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 /// A connection borrowed from [`DbPool`]; it goes back when dropped.
 pub type PooledConn<'a> =
     bb8::PooledConnection<'a, AsyncDieselConnectionManager<AsyncPgConnection>>;
+
+/// A connection that several callers use at the same time, a clone each
+/// (from [`Db::shared`]): their statements are pipelined on its one socket,
+/// several callers' requests and answers travel in one write and one read,
+/// and the server runs one backend where a connection per caller would
+/// wake one each. The calls that take `&AsyncPgConnection` run on it (it
+/// dereferences to one), each its own statement or pipeline, as on an owned
+/// connection. A transaction needs a connection of its own
+/// ([`Db::get`]), and so does anything that changes the session (`SET`):
+/// the other callers would run inside it. It goes back to the pool when the
+/// last clone is dropped; after the server closed it, every call fails, so
+/// take another.
+#[derive(Clone)]
+pub struct SharedConn(Arc<PooledConn<'static>>);
+
+impl std::ops::Deref for SharedConn {
+    type Target = AsyncPgConnection;
+
+    fn deref(&self) -> &AsyncPgConnection {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SharedConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedConn")
+            .field("callers", &Arc::strong_count(&self.0))
+            .finish()
+    }
+}
 
 /// The half of a tokio-postgres connection that drives the socket.
 type Session = tokio_postgres::Connection<
@@ -401,8 +432,8 @@ pub struct Db {
     _sampler: Arc<Sampler>,
 }
 
-impl std::fmt::Debug for Db {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Db")
             .field("target", &self.primary.target)
             .field("replica", &self.replica.as_ref().map(|r| r.target()))
@@ -450,6 +481,18 @@ impl Db {
     /// Borrows a connection to the primary that can move into a spawned task.
     pub async fn get_owned(&self) -> Result<PooledConn<'static>> {
         self.primary.get_owned().await
+    }
+
+    /// Borrows a connection to the primary for several callers at once:
+    /// see [`SharedConn`]. It is one of the pool's connections, taken for as
+    /// long as a clone of it lives.
+    pub async fn shared(&self) -> Result<SharedConn> {
+        let mut conn = self.primary.get_owned().await?;
+        // Its calls wait for no check-out of their own.
+        if let Some(tracker) = Tracker::of(&mut conn) {
+            tracker.checked_out(Duration::ZERO);
+        }
+        Ok(SharedConn(Arc::new(conn)))
     }
 
     /// The bb8 pool itself, for its statistics.

@@ -33,8 +33,8 @@ async fn concurrent_get_or_create_gives_one_row_and_no_error() {
     for _ in 0..8 {
         let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
-            let mut conn = pool.get_owned().await.expect("connection");
-            Category::get_or_create_many(&mut conn, &["science", "music", "talks"]).await
+            let conn = pool.get_owned().await.expect("connection");
+            Category::get_or_create_many(&conn, &["science", "music", "talks"]).await
         }));
     }
     let mut results = Vec::new();

@@ -182,17 +182,17 @@ async fn a_call_inside_another_is_its_child_and_the_callers_span_is_the_parent()
         Tag::attach(&mut conn, USER, &video.id, &["rust"])
             .await
             .expect("attach");
-        VideoSummary::find(&mut conn, USER, &video.id)
+        VideoSummary::find(&conn, USER, &video.id)
             .await
             .expect("find");
         // A call cancelled mid-way leaves its span as the connection's
         // running operation; the next check-out forgets it.
         // Polled once, then dropped while it waits for the server.
-        let cancelled = VideoSummary::find(&mut conn, USER, &video.id).now_or_never();
+        let cancelled = VideoSummary::find(&conn, USER, &video.id).now_or_never();
         assert!(cancelled.is_none(), "cancelled before the server answered");
         drop(conn);
-        let mut conn = db.get().await.expect("the same connection");
-        VideoSummary::find(&mut conn, USER, &video.id)
+        let conn = db.get().await.expect("the same connection");
+        VideoSummary::find(&conn, USER, &video.id)
             .await
             .expect("find");
     }
@@ -230,14 +230,14 @@ async fn every_call_is_a_span_and_a_measurement_without_user_data() {
         title: TITLE,
         ..NewVideo::default()
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await
     .expect("insert");
-    VideoSummary::find(&mut conn, USER, &video.id)
+    VideoSummary::find(&conn, USER, &video.id)
         .await
         .expect("find");
     // One span for the pipelined page, one for the tagged save.
-    VideoDetails::find(&mut conn, USER, &video.id)
+    VideoDetails::find(&conn, USER, &video.id)
         .await
         .expect("page");
     NewVideo {
@@ -246,21 +246,21 @@ async fn every_call_is_a_span_and_a_measurement_without_user_data() {
         title: TITLE,
         ..NewVideo::default()
     }
-    .insert_tagged(&mut conn, &["tag"])
+    .insert_tagged(&conn, &["tag"])
     .await
     .expect("tagged");
-    let page = VideoSummary::list(&mut conn, USER, &VideoFilter::default())
+    let page = VideoSummary::list(&conn, USER, &VideoFilter::default())
         .await
         .expect("list");
     assert_eq!(page.items.len(), 2);
-    let missing = VideoSummary::find(&mut conn, USER, "no-such-video").await;
+    let missing = VideoSummary::find(&conn, USER, "no-such-video").await;
     assert!(matches!(missing, Err(Error::NotFound { .. })));
     let jobs = pipeline::claim(&mut conn, "worker-1", 1, Duration::from_secs(60))
         .await
         .expect("claim");
     assert_eq!(jobs.len(), 1);
     let completed = VideoSummary::update_processing_status(
-        &mut conn,
+        &conn,
         USER,
         &video.id,
         ProcessingStatus::Completed,
@@ -422,9 +422,9 @@ async fn the_pool_wait_is_measured_apart_from_the_call() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         drop(held);
     });
-    let mut conn = db.get().await.expect("connection after the wait");
+    let conn = db.get().await.expect("connection after the wait");
     release.await.expect("released");
-    VideoSummary::list(&mut conn, USER, &VideoFilter::default())
+    VideoSummary::list(&conn, USER, &VideoFilter::default())
         .await
         .expect("list");
     drop(conn);
@@ -472,7 +472,7 @@ async fn the_slow_query_log_names_the_statement_never_its_parameters() {
         title: TITLE,
         ..NewVideo::default()
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await
     .expect("insert");
     assert!(
@@ -499,7 +499,7 @@ async fn the_slow_query_log_names_the_statement_never_its_parameters() {
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
     VideoSummary::update_processing_status(
-        &mut conn,
+        &conn,
         USER,
         &video.id,
         ProcessingStatus::Processing,
@@ -526,5 +526,81 @@ async fn the_slow_query_log_names_the_statement_never_its_parameters() {
     let text = format!("{slow:?}");
     for secret in [USER, TITLE, &video.id] {
         assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
+/// Calls sharing one connection each count their own statements: a status
+/// move waiting for a row lock and a find queued behind it on the same
+/// connection are both slow, and each line names its own statement.
+#[tokio::test]
+async fn calls_on_a_shared_connection_are_logged_with_their_own_statements() {
+    let test = TestDatabase::new().await;
+    let (seen, _spans) = Seen::install();
+    let db = Db::connect(&config(&test, Some(Duration::from_millis(150))).await)
+        .await
+        .expect("pool");
+    let mut conn = db.get().await.expect("connection");
+    common::user(&mut conn, USER).await;
+    let video = common::video(&mut conn, USER, "aaaaaaaaaaa").await;
+    drop(conn);
+    let shared = db.shared().await.expect("shared");
+
+    let mut locker = test.connect().await;
+    let locked = video.id.clone();
+    let holder = tokio::spawn(async move {
+        use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+        locker
+            .transaction::<_, diesel::result::Error, _>(async |tx| {
+                diesel::sql_query("SELECT 1 FROM video_summary WHERE id = $1 FOR UPDATE")
+                    .bind::<diesel::sql_types::Text, _>(&locked)
+                    .execute(tx)
+                    .await?;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(())
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (moved, found) = tokio::join!(
+        VideoSummary::update_processing_status(
+            &shared,
+            USER,
+            &video.id,
+            ProcessingStatus::Processing,
+            None,
+        ),
+        async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            VideoSummary::find(&shared, USER, &video.id).await
+        }
+    );
+    moved.expect("moved once the lock is released");
+    found.expect("found after it");
+    holder.await.expect("holder").expect("lock held");
+
+    let slow = seen.events(SLOW_QUERY_TARGET);
+    let named: BTreeMap<&str, &str> = slow
+        .iter()
+        .map(|line| (line["operation"].as_str(), line["statement"].as_str()))
+        .collect();
+    assert_eq!(named.len(), 2, "{slow:?}");
+    assert!(
+        named["video_summary.update_status"].starts_with("UPDATE \"video_summary\""),
+        "{slow:?}"
+    );
+    assert!(
+        named["video_summary.find"].starts_with("SELECT \"video_summary\".\"id\""),
+        "{slow:?}"
+    );
+    for line in &slow {
+        assert_eq!(
+            line["statements"],
+            if line["operation"] == "video_summary.find" {
+                "1"
+            } else {
+                "2"
+            },
+            "{line:?}"
+        );
     }
 }

@@ -32,10 +32,10 @@ async fn life(db: &Db, n: usize) -> db::Result<()> {
             title: "Through the pooler",
             ..NewVideo::default()
         }
-        .insert(&mut conn)
+        .insert(&conn)
         .await?;
         assert_eq!(
-            VideoSummary::find(&mut conn, &user, &video.id).await?.id,
+            VideoSummary::find(&conn, &user, &video.id).await?.id,
             video.id
         );
         Tag::attach(&mut conn, &user, &video.id, &["pooled", "rust"]).await?;
@@ -51,17 +51,11 @@ async fn life(db: &Db, n: usize) -> db::Result<()> {
         )
         .await?;
     }
-    let page = VideoSummary::list(&mut conn, &user, &VideoFilter::default()).await?;
+    let page = VideoSummary::list(&conn, &user, &VideoFilter::default()).await?;
     assert_eq!(page.items.len(), 3);
     let first = &page.items[0].id;
-    VideoSummary::update_processing_status(
-        &mut conn,
-        &user,
-        first,
-        ProcessingStatus::Processing,
-        None,
-    )
-    .await?;
+    VideoSummary::update_processing_status(&conn, &user, first, ProcessingStatus::Processing, None)
+        .await?;
     pipeline::stats(&mut conn).await?;
     VideoSummary::delete(&mut conn, &user, first).await?;
     User::find(&mut conn, &user).await?;

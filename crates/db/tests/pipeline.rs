@@ -275,7 +275,7 @@ async fn complete_writes_content_and_keyframes_once_and_is_fenced() {
         .await
         .expect("keyframes");
     assert_eq!(stored, again, "one set of keyframes, not two");
-    let video = VideoSummary::find(&mut conn, "alice", &job.id)
+    let video = VideoSummary::find(&conn, "alice", &job.id)
         .await
         .expect("video");
     assert_eq!(video.processing_status, ProcessingStatus::Completed);
@@ -379,7 +379,7 @@ async fn a_late_completion_from_an_expired_attempt_changes_nothing() {
         ProcessingStatus::Completed,
         2,
     );
-    let video = VideoSummary::find(&mut conn, "alice", &late.id)
+    let video = VideoSummary::find(&conn, "alice", &late.id)
         .await
         .expect("video");
     assert_eq!(video.ai_generated_content, Some(good));
@@ -602,7 +602,7 @@ async fn stats_count_states_backoffs_and_expired_leases() {
     assert_eq!(stats.counts.failed, 0);
     assert_eq!(stats.waiting_to_retry, 1);
     assert_eq!(stats.expired_leases, 1, "jobs[3]'s lease ran out");
-    let oldest_pending = VideoSummary::find(&mut conn, "alice", &ids[1])
+    let oldest_pending = VideoSummary::find(&conn, "alice", &ids[1])
         .await
         .expect("video")
         .created_at;

@@ -157,7 +157,7 @@ async fn read_your_writes_waits_for_the_replica_or_falls_back() {
     // and sees it.
     let mut conn = db.read(Consistency::AtLeast(written)).await.expect("read");
     assert!(!on_standby(&mut conn).await);
-    VideoSummary::find(&mut conn, "ada", &video.id)
+    VideoSummary::find(&conn, "ada", &video.id)
         .await
         .expect("the write is seen");
     drop(conn);
@@ -182,7 +182,7 @@ async fn read_your_writes_waits_for_the_replica_or_falls_back() {
     loop {
         let mut conn = db.read(Consistency::AtLeast(written)).await.expect("read");
         if on_standby(&mut conn).await {
-            VideoSummary::find(&mut conn, "ada", &video.id)
+            VideoSummary::find(&conn, "ada", &video.id)
                 .await
                 .expect("the replica has the write");
             break;

@@ -33,7 +33,7 @@ async fn a_video_saved_with_tags_has_them_and_missing_tags_are_created() {
     let existing = Tag::get_or_create(&mut conn, "rust").await.expect("tag");
 
     let video = new_video("alice", "https://youtu.be/aaaaaaaaaaa")
-        .insert_tagged(&mut conn, &["Rust", "  Memory   Safety ", "talks", "rust"])
+        .insert_tagged(&conn, &["Rust", "  Memory   Safety ", "talks", "rust"])
         .await
         .expect("saved");
     assert_eq!(
@@ -47,7 +47,7 @@ async fn a_video_saved_with_tags_has_them_and_missing_tags_are_created() {
     assert!(tags.contains(&existing), "the existing tag is reused");
     assert_eq!(Tag::list(&mut conn).await.expect("tags").len(), 3);
     assert_eq!(
-        VideoSummary::find(&mut conn, "alice", &video.id)
+        VideoSummary::find(&conn, "alice", &video.id)
             .await
             .expect("found"),
         video
@@ -55,7 +55,7 @@ async fn a_video_saved_with_tags_has_them_and_missing_tags_are_created() {
 
     // No tags at all is a plain save.
     let untagged = new_video("alice", "https://youtu.be/bbbbbbbbbbb")
-        .insert_tagged(&mut conn, &[])
+        .insert_tagged(&conn, &[])
         .await
         .expect("saved");
     assert!(
@@ -75,7 +75,7 @@ async fn a_refused_tagged_save_leaves_nothing_behind() {
 
     // The same YouTube video again: the saved one's id, and no tag made.
     let duplicate = new_video("alice", "https://www.youtube.com/watch?v=aaaaaaaaaaa")
-        .insert_tagged(&mut conn, &["new tag"])
+        .insert_tagged(&conn, &["new tag"])
         .await;
     assert!(
         matches!(&duplicate, Err(Error::Duplicate { existing_id, .. }) if *existing_id == saved.id),
@@ -84,14 +84,14 @@ async fn a_refused_tagged_save_leaves_nothing_behind() {
     assert!(Tag::list(&mut conn).await.expect("tags").is_empty());
 
     let unknown = new_video("nobody", "https://youtu.be/ccccccccccc")
-        .insert_tagged(&mut conn, &["new tag"])
+        .insert_tagged(&conn, &["new tag"])
         .await;
     assert!(
         matches!(&unknown, Err(Error::NotFound { entity: "user", .. })),
         "{unknown:?}"
     );
     let bad_url = new_video("alice", "https://example.com/video")
-        .insert_tagged(&mut conn, &["new tag"])
+        .insert_tagged(&conn, &["new tag"])
         .await;
     assert!(
         matches!(
@@ -104,14 +104,14 @@ async fn a_refused_tagged_save_leaves_nothing_behind() {
         "{bad_url:?}"
     );
     let bad_tag = new_video("alice", "https://youtu.be/ddddddddddd")
-        .insert_tagged(&mut conn, &["fine", "   "])
+        .insert_tagged(&conn, &["fine", "   "])
         .await;
     assert!(
         matches!(&bad_tag, Err(Error::InvalidInput { field: "tag", .. })),
         "{bad_tag:?}"
     );
     assert!(Tag::list(&mut conn).await.expect("tags").is_empty());
-    let page = VideoSummary::list(&mut conn, "alice", &VideoFilter::default())
+    let page = VideoSummary::list(&conn, "alice", &VideoFilter::default())
         .await
         .expect("list");
     assert_eq!(page.items.len(), 1, "only the first video is saved");
@@ -132,7 +132,7 @@ async fn a_tag_created_concurrently_is_linked_all_the_same() {
 
     let save = tokio::spawn(async move {
         let video = new_video("alice", "https://youtu.be/aaaaaaaaaaa")
-            .insert_tagged(&mut conn, &["fresh", "rust"])
+            .insert_tagged(&conn, &["fresh", "rust"])
             .await;
         (conn, video)
     });
@@ -157,7 +157,7 @@ async fn a_video_page_is_the_video_with_what_hangs_off_it_and_only_its_owners() 
     common::user(&mut conn, "alice").await;
     common::user(&mut conn, "bob").await;
     let video = new_video("alice", "https://youtu.be/aaaaaaaaaaa")
-        .insert_tagged(&mut conn, &["rust", "talks"])
+        .insert_tagged(&conn, &["rust", "talks"])
         .await
         .expect("saved");
     Category::attach(&mut conn, "alice", &video.id, &["science"])
@@ -172,7 +172,7 @@ async fn a_video_page_is_the_video_with_what_hangs_off_it_and_only_its_owners() 
         .await
         .expect("keyframes");
 
-    let page = VideoDetails::find(&mut conn, "alice", &video.id)
+    let page = VideoDetails::find(&conn, "alice", &video.id)
         .await
         .expect("page");
     assert_eq!(page.video, video);
@@ -199,7 +199,7 @@ async fn a_video_page_is_the_video_with_what_hangs_off_it_and_only_its_owners() 
 
     // Another user's video is not found, and neither is a missing one.
     for (user, id) in [("bob", video.id.as_str()), ("alice", "missing")] {
-        let refused = VideoDetails::find(&mut conn, user, id).await;
+        let refused = VideoDetails::find(&conn, user, id).await;
         assert!(
             matches!(
                 &refused,
@@ -214,7 +214,7 @@ async fn a_video_page_is_the_video_with_what_hangs_off_it_and_only_its_owners() 
     // A video with nothing attached has empty lists, and the connection
     // serves the next call as usual after the pipeline.
     let bare = common::video(&mut conn, "bob", "bbbbbbbbbbb").await;
-    let page = VideoDetails::find(&mut conn, "bob", &bare.id)
+    let page = VideoDetails::find(&conn, "bob", &bare.id)
         .await
         .expect("page");
     assert!(page.tags.is_empty() && page.categories.is_empty() && page.keyframes.is_empty());
@@ -227,18 +227,18 @@ async fn filtered_first_pages_are_scoped_and_filtered() {
     common::user(&mut conn, "alice").await;
     common::user(&mut conn, "bob").await;
     let tagged = new_video("alice", "https://youtu.be/aaaaaaaaaaa")
-        .insert_tagged(&mut conn, &["rust"])
+        .insert_tagged(&conn, &["rust"])
         .await
         .expect("saved");
     let untagged = common::video(&mut conn, "alice", "bbbbbbbbbbb").await;
     new_video("bob", "https://youtu.be/ccccccccccc")
-        .insert_tagged(&mut conn, &["rust"])
+        .insert_tagged(&conn, &["rust"])
         .await
         .expect("saved");
     // Twice each: the second call runs the statement the first prepared.
     for _ in 0..2 {
         let by_tag = VideoSummary::list(
-            &mut conn,
+            &conn,
             "alice",
             &VideoFilter {
                 tag: Some("Rust"),
@@ -256,7 +256,7 @@ async fn filtered_first_pages_are_scoped_and_filtered() {
             [tagged.id.as_str()]
         );
         let pending = VideoSummary::list(
-            &mut conn,
+            &conn,
             "alice",
             &VideoFilter {
                 status: Some(db::models::ProcessingStatus::Pending),

@@ -203,11 +203,11 @@ async fn duplicate_detection_is_per_user() {
         title: "mine",
         ..NewVideo::default()
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await
     .expect("Alice may save the video Bob saved");
     assert_ne!(alices.id, bobs);
-    let bob_view = VideoSummary::find(&mut conn, "bob", &bobs)
+    let bob_view = VideoSummary::find(&conn, "bob", &bobs)
         .await
         .expect("Bob's is still his");
     assert_eq!(bob_view.title, format!("Video {YOUTUBE_ID}"));

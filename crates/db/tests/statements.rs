@@ -21,7 +21,7 @@ async fn hot_queries_are_prepared_once_per_connection() {
     let db = TestDatabase::new().await;
     let (mut conn, statements, videos) = recorded_videos(&db).await;
     for video in &videos {
-        VideoSummary::find(&mut conn, "alice", &video.id)
+        VideoSummary::find(&conn, "alice", &video.id)
             .await
             .expect("found");
     }
@@ -29,7 +29,7 @@ async fn hot_queries_are_prepared_once_per_connection() {
         limit: Some(1),
         ..VideoFilter::default()
     };
-    let first = VideoSummary::list(&mut conn, "alice", &filter)
+    let first = VideoSummary::list(&conn, "alice", &filter)
         .await
         .expect("page");
     let mut cursor = first.next_cursor;
@@ -38,24 +38,24 @@ async fn hot_queries_are_prepared_once_per_connection() {
             cursor: Some(&after),
             ..filter
         };
-        cursor = VideoSummary::list(&mut conn, "alice", &filter)
+        cursor = VideoSummary::list(&conn, "alice", &filter)
             .await
             .expect("page")
             .next_cursor;
     }
-    VideoSummary::list(&mut conn, "alice", &VideoFilter::default())
+    VideoSummary::list(&conn, "alice", &VideoFilter::default())
         .await
         .expect("page");
     for video in &videos {
-        VideoSummary::update_processing_status(&mut conn, "alice", &video.id, Processing, None)
+        VideoSummary::update_processing_status(&conn, "alice", &video.id, Processing, None)
             .await
             .expect("moved");
     }
-    VideoSummary::update_processing_status(&mut conn, "alice", &videos[0].id, Failed, Some("x"))
+    VideoSummary::update_processing_status(&conn, "alice", &videos[0].id, Failed, Some("x"))
         .await
         .expect("failed");
     for video in &videos[1..] {
-        VideoSummary::complete(&mut conn, "alice", &video.id, &AiContent::new("s", ["p"]))
+        VideoSummary::complete(&conn, "alice", &video.id, &AiContent::new("s", ["p"]))
             .await
             .expect("completed");
     }
@@ -70,7 +70,7 @@ async fn the_video_page_prepares_its_four_statements_once_per_connection() {
     let db = TestDatabase::new().await;
     let (mut conn, statements, videos) = recorded_videos(&db).await;
     for video in videos.iter().chain(&videos) {
-        VideoDetails::find(&mut conn, "alice", &video.id)
+        VideoDetails::find(&conn, "alice", &video.id)
             .await
             .expect("page");
     }

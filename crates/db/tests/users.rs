@@ -119,7 +119,7 @@ async fn deleting_a_user_deletes_everything_of_theirs() {
             .is_empty()
     );
     assert!(
-        VideoSummary::find(&mut conn, "bob", &bobs.id).await.is_ok(),
+        VideoSummary::find(&conn, "bob", &bobs.id).await.is_ok(),
         "bob keeps his video"
     );
     assert_eq!(

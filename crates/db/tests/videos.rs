@@ -22,7 +22,7 @@ async fn create_parses_the_url_and_starts_pending() {
         duration: Some(213),
         ..NewVideo::default()
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await
     .expect("created");
     assert_eq!(video.youtube_id, "dQw4w9WgXcQ");
@@ -30,7 +30,7 @@ async fn create_parses_the_url_and_starts_pending() {
     assert_eq!(video.id.len(), 21, "a nanoid");
     assert_eq!(video.processing_status, ProcessingStatus::Pending);
     assert_eq!(
-        VideoSummary::find(&mut conn, "alice", &video.id)
+        VideoSummary::find(&conn, "alice", &video.id)
             .await
             .expect("found"),
         video
@@ -72,7 +72,7 @@ async fn bad_input_is_refused_naming_the_field() {
         ),
     ];
     for (input, expected) in cases {
-        match input.insert(&mut conn).await {
+        match input.insert(&conn).await {
             Err(Error::InvalidInput { field, .. }) => assert_eq!(field, expected),
             other => panic!("{expected}: {other:?}"),
         }
@@ -81,7 +81,7 @@ async fn bad_input_is_refused_naming_the_field() {
         user_id: "nobody",
         ..base
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await;
     assert!(
         matches!(unknown_user, Err(Error::NotFound { entity: "user", .. })),
@@ -108,13 +108,13 @@ async fn saving_the_same_video_twice_returns_the_existing_id() {
         title: "again",
         ..NewVideo::default()
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await;
     match again {
         Err(Error::Duplicate { existing_id, .. }) => assert_eq!(existing_id, first.id),
         other => panic!("expected a duplicate, got {other:?}"),
     }
-    let found = VideoSummary::find_by_youtube_id(&mut conn, "alice", "dQw4w9WgXcQ")
+    let found = VideoSummary::find_by_youtube_id(&conn, "alice", "dQw4w9WgXcQ")
         .await
         .expect("query");
     assert_eq!(found.map(|v| v.id), Some(first.id));
@@ -129,8 +129,7 @@ async fn status_moves_follow_the_pipeline() {
     let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
     let id = video.id.as_str();
 
-    let illegal =
-        VideoSummary::update_processing_status(&mut conn, "alice", id, Completed, None).await;
+    let illegal = VideoSummary::update_processing_status(&conn, "alice", id, Completed, None).await;
     assert!(
         matches!(
             illegal,
@@ -142,14 +141,13 @@ async fn status_moves_follow_the_pipeline() {
         ),
         "{illegal:?}"
     );
-    let processing =
-        VideoSummary::update_processing_status(&mut conn, "alice", id, Processing, None)
-            .await
-            .expect("pending -> processing");
+    let processing = VideoSummary::update_processing_status(&conn, "alice", id, Processing, None)
+        .await
+        .expect("pending -> processing");
     assert!(processing.updated_at >= video.updated_at);
 
     let missing_reason =
-        VideoSummary::update_processing_status(&mut conn, "alice", id, Failed, None).await;
+        VideoSummary::update_processing_status(&conn, "alice", id, Failed, None).await;
     assert!(matches!(
         missing_reason,
         Err(Error::InvalidInput {
@@ -157,34 +155,29 @@ async fn status_moves_follow_the_pipeline() {
             ..
         })
     ));
-    let failed = VideoSummary::update_processing_status(
-        &mut conn,
-        "alice",
-        id,
-        Failed,
-        Some("no transcript"),
-    )
-    .await
-    .expect("processing -> failed");
+    let failed =
+        VideoSummary::update_processing_status(&conn, "alice", id, Failed, Some("no transcript"))
+            .await
+            .expect("processing -> failed");
     assert_eq!(failed.processing_error.as_deref(), Some("no transcript"));
 
-    let retried = VideoSummary::update_processing_status(&mut conn, "alice", id, Pending, None)
+    let retried = VideoSummary::update_processing_status(&conn, "alice", id, Pending, None)
         .await
         .expect("failed -> pending");
     assert_eq!(
         retried.processing_error, None,
         "the error is cleared on retry"
     );
-    VideoSummary::update_processing_status(&mut conn, "alice", id, Processing, None)
+    VideoSummary::update_processing_status(&conn, "alice", id, Processing, None)
         .await
         .expect("pending -> processing");
     let content = AiContent::new("A song.", ["never", "gonna"]);
-    let done = VideoSummary::complete(&mut conn, "alice", id, &content)
+    let done = VideoSummary::complete(&conn, "alice", id, &content)
         .await
         .expect("complete");
     assert_eq!(done.processing_status, Completed);
     assert_eq!(done.ai_generated_content, Some(content));
-    let again = VideoSummary::complete(&mut conn, "alice", id, &AiContent::default()).await;
+    let again = VideoSummary::complete(&conn, "alice", id, &AiContent::default()).await;
     assert!(matches!(
         again,
         Err(Error::IllegalTransition {
@@ -208,8 +201,7 @@ async fn a_status_move_reads_the_status_in_the_same_round_trip() {
     let id = video.id.as_str();
     let order = QueryOrder::record(&mut conn);
 
-    let refused =
-        VideoSummary::update_processing_status(&mut conn, "alice", id, Completed, None).await;
+    let refused = VideoSummary::update_processing_status(&conn, "alice", id, Completed, None).await;
     assert!(
         matches!(
             refused,
@@ -253,7 +245,7 @@ async fn a_status_move_reads_the_status_in_the_same_round_trip() {
     .expect("transaction");
 
     // Another user's video is not found, and nothing moved.
-    let foreign = VideoSummary::update_processing_status(&mut conn, "bob", id, Pending, None).await;
+    let foreign = VideoSummary::update_processing_status(&conn, "bob", id, Pending, None).await;
     assert!(
         matches!(
             foreign,
@@ -264,9 +256,7 @@ async fn a_status_move_reads_the_status_in_the_same_round_trip() {
         ),
         "{foreign:?}"
     );
-    let unchanged = VideoSummary::find(&mut conn, "alice", id)
-        .await
-        .expect("find");
+    let unchanged = VideoSummary::find(&conn, "alice", id).await.expect("find");
     assert_eq!(unchanged.processing_status, Processing);
 }
 
@@ -277,7 +267,7 @@ async fn ai_content_keeps_unknown_keys_through_the_database() {
     common::user(&mut conn, "alice").await;
     let video = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
     VideoSummary::update_processing_status(
-        &mut conn,
+        &conn,
         "alice",
         &video.id,
         ProcessingStatus::Processing,
@@ -288,10 +278,10 @@ async fn ai_content_keeps_unknown_keys_through_the_database() {
     let original =
         serde_json::json!({"summary": "s", "keyPoints": ["a"], "topics": ["x"], "model": {"v": 2}});
     let content = AiContent::from_json(original.clone()).expect("object");
-    VideoSummary::complete(&mut conn, "alice", &video.id, &content)
+    VideoSummary::complete(&conn, "alice", &video.id, &content)
         .await
         .expect("complete");
-    let read = VideoSummary::find(&mut conn, "alice", &video.id)
+    let read = VideoSummary::find(&conn, "alice", &video.id)
         .await
         .expect("found");
     let stored = read.ai_generated_content.expect("content");
@@ -315,7 +305,7 @@ async fn list_pages_newest_first_with_tag_counts_and_filters() {
         .await
         .expect("tags");
     VideoSummary::update_processing_status(
-        &mut conn,
+        &conn,
         "alice",
         &ids[5],
         ProcessingStatus::Processing,
@@ -333,7 +323,7 @@ async fn list_pages_newest_first_with_tag_counts_and_filters() {
             cursor: cursor.as_deref(),
             ..VideoFilter::default()
         };
-        let page = VideoSummary::list(&mut conn, "alice", &filter)
+        let page = VideoSummary::list(&conn, "alice", &filter)
             .await
             .expect("page");
         assert!(page.items.len() <= 3);
@@ -366,7 +356,7 @@ async fn list_pages_newest_first_with_tag_counts_and_filters() {
     assert_eq!(seen, expected);
 
     let tagged = VideoSummary::list(
-        &mut conn,
+        &conn,
         "alice",
         &VideoFilter {
             tag: Some(" RUST "),
@@ -384,7 +374,7 @@ async fn list_pages_newest_first_with_tag_counts_and_filters() {
         vec![ids[6].clone(), ids[2].clone()]
     );
     let processing = VideoSummary::list(
-        &mut conn,
+        &conn,
         "alice",
         &VideoFilter {
             status: Some(ProcessingStatus::Processing),
@@ -398,7 +388,7 @@ async fn list_pages_newest_first_with_tag_counts_and_filters() {
 
     for bad in [Some(0), Some(101)] {
         let result = VideoSummary::list(
-            &mut conn,
+            &conn,
             "alice",
             &VideoFilter {
                 limit: bad,
@@ -412,7 +402,7 @@ async fn list_pages_newest_first_with_tag_counts_and_filters() {
         );
     }
     let result = VideoSummary::list(
-        &mut conn,
+        &conn,
         "alice",
         &VideoFilter {
             cursor: Some("nonsense"),
@@ -437,7 +427,7 @@ async fn counts_per_status_and_delete_cascades() {
     let a = common::video(&mut conn, "alice", "aaaaaaaaaaa").await;
     let b = common::video(&mut conn, "alice", "bbbbbbbbbbb").await;
     VideoSummary::update_processing_status(
-        &mut conn,
+        &conn,
         "alice",
         &b.id,
         ProcessingStatus::Processing,
@@ -460,7 +450,7 @@ async fn counts_per_status_and_delete_cascades() {
         .await
         .expect("delete");
     assert!(matches!(
-        VideoSummary::find(&mut conn, "alice", &a.id).await,
+        VideoSummary::find(&conn, "alice", &a.id).await,
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
@@ -486,7 +476,7 @@ async fn a_chosen_id_and_time_are_kept_and_the_owner_is_found() {
         title: "t",
         ..NewVideo::default()
     };
-    let video = base.insert(&mut conn).await.expect("created");
+    let video = base.insert(&conn).await.expect("created");
     assert_eq!(video.id, "fixed-id-for-imports1");
     assert_eq!((video.created_at, video.updated_at), (saved_at, saved_at));
     assert_eq!(
@@ -506,7 +496,7 @@ async fn a_chosen_id_and_time_are_kept_and_the_owner_is_found() {
         youtube_url: "https://youtu.be/aaaaaaaaaaa",
         ..base
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await;
     assert!(
         matches!(&taken, Err(Error::Duplicate { existing_id, .. }) if existing_id == "fixed-id-for-imports1"),
@@ -517,7 +507,7 @@ async fn a_chosen_id_and_time_are_kept_and_the_owner_is_found() {
         youtube_url: "https://youtu.be/bbbbbbbbbbb",
         ..base
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await;
     assert!(
         matches!(blank, Err(Error::InvalidInput { field: "id", .. })),
@@ -582,7 +572,7 @@ async fn details_can_be_edited_and_cleared() {
             other => panic!("{field}: {other:?}"),
         }
     }
-    let after = VideoSummary::find(&mut conn, "alice", &video.id)
+    let after = VideoSummary::find(&conn, "alice", &video.id)
         .await
         .expect("found");
     assert_eq!(after, cleared, "refused edits change nothing");

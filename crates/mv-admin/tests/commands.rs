@@ -150,7 +150,7 @@ async fn reset_removes_all_user_data_and_reseeds_the_same_rows() {
         title: "Eve's",
         ..NewVideo::default()
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await
     .expect("eve's video");
     db::models::Tag::get_or_create(&mut conn, "orphan")
@@ -265,7 +265,7 @@ async fn a_user_never_sees_another_users_videos() {
 
     // Ada saved the transformer video too: the same YouTube video, her row.
     let ada = User::find_by_email(&mut conn, ADA).await.expect("ada");
-    let hers = VideoSummary::find_by_youtube_id(&mut conn, &ada.id, "Hx7cVn2KqPa")
+    let hers = VideoSummary::find_by_youtube_id(&conn, &ada.id, "Hx7cVn2KqPa")
         .await
         .expect("query")
         .expect("saved by ada");

@@ -67,7 +67,7 @@ async fn jobs_shows_counts_the_oldest_pending_and_expired_leases() {
     assert_eq!(json["counts"]["pending"], 2, "{json}");
     assert_eq!(json["counts"]["failed"], 1, "{json}");
     assert_eq!(json["expired_leases"], 1, "{json}");
-    let oldest = VideoSummary::find(&mut conn, "alice", &ids[3])
+    let oldest = VideoSummary::find(&conn, "alice", &ids[3])
         .await
         .expect("the oldest unclaimed video");
     let shown: chrono::DateTime<chrono::Utc> =

@@ -96,7 +96,7 @@ async fn mallory(database: &TestDatabase) -> String {
         description: Some("line one\u{1b}[1A\u{1b}[2Kline two"),
         ..NewVideo::default()
     }
-    .insert(&mut conn)
+    .insert(&conn)
     .await
     .expect("video")
     .id

@@ -398,7 +398,7 @@ async fn check_adopted(
     .await
     {
         let (user, id) = row.split_once(' ').expect("user and id");
-        VideoSummary::find(&mut conn, user, id)
+        VideoSummary::find(&conn, user, id)
             .await
             .unwrap_or_else(|e| panic!("reading video {id}: {e}"));
     }

@@ -73,8 +73,8 @@ macro_rules! label_model {
             }
 
             /// The labels with these names, created if missing, by name.
-            pub async fn get_or_create_many(conn: &mut AsyncPgConnection, names: &[&str]) -> Result<Vec<$model>> {
-                operation!(concat!($entity, ".get_or_create_many"), conn, async |conn| {
+            pub async fn get_or_create_many(conn: &AsyncPgConnection, names: &[&str]) -> Result<Vec<$model>> {
+                operation!(shared concat!($entity, ".get_or_create_many"), conn, async |mut conn| {
                     let names = normalize_names($entity, names)?;
                     if names.is_empty() {
                         return Ok(Vec::new());
@@ -89,13 +89,13 @@ macro_rules! label_model {
                         .values(rows)
                         .on_conflict($table::name)
                         .do_nothing()
-                        .execute(conn)
+                        .execute(&mut conn)
                         .await?;
                     Ok($table::table
                         .filter($table::name.eq_any(&names))
                         .order($table::name)
                         .select($model::as_select())
-                        .load(conn)
+                        .load(&mut conn)
                         .await?)
                 })
             }
@@ -338,7 +338,7 @@ macro_rules! label_model {
                 )
             }
 
-            async fn link(conn: &mut AsyncPgConnection, video_id: &str, labels: &[$model]) -> Result<()> {
+            pub(crate) async fn link(mut conn: &AsyncPgConnection, video_id: &str, labels: &[$model]) -> Result<()> {
                 let rows: Vec<_> = labels
                     .iter()
                     .map(|label| ($link::video_summary_id.eq(video_id), $link::$link_key.eq(&label.id)))
@@ -346,7 +346,7 @@ macro_rules! label_model {
                 diesel::insert_into($link::table)
                     .values(rows)
                     .on_conflict_do_nothing()
-                    .execute(conn)
+                    .execute(&mut conn)
                     .await?;
                 Ok(())
             }

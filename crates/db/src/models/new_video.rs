@@ -49,8 +49,8 @@ impl<'a> NewVideo<'a> {
     /// Saves the video for its user. The same YouTube video saved twice by
     /// one user is [`Error::Duplicate`] with the id of the saved one; an
     /// unknown user is [`Error::NotFound`].
-    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> Result<VideoSummary> {
-        operation!("video_summary.insert", conn, async |conn| {
+    pub async fn insert(&self, conn: &AsyncPgConnection) -> Result<VideoSummary> {
+        operation!(shared "video_summary.insert", conn, async |mut conn| {
             let checked = self.check()?;
             // Plain `column = value` pairs, not a derived `Insertable`: its
             // optional fields may write DEFAULT, so Diesel would prepare the
@@ -80,7 +80,7 @@ impl<'a> NewVideo<'a> {
                     .do_nothing()
                     .returning(VideoSummary::as_returning()),
             )
-            .get_result(conn)
+            .get_result(&mut conn)
             .await
             .optional();
             self.saved(conn, &checked, inserted).await
@@ -92,10 +92,10 @@ impl<'a> NewVideo<'a> {
     /// [`NewVideo::insert`]; on a duplicate nothing is saved or tagged.
     pub async fn insert_tagged(
         &self,
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         tags: &[&str],
     ) -> Result<VideoSummary> {
-        operation!("video_summary.insert_tagged", conn, async |conn| {
+        operation!(shared "video_summary.insert_tagged", conn, async |mut conn| {
             let checked = self.check()?;
             let names = normalize_names("tag", tags)?;
             let ids: Vec<String> = names.iter().map(|_| new_id()).collect();
@@ -114,7 +114,7 @@ impl<'a> NewVideo<'a> {
                     .bind::<Array<Text>, _>(&ids)
                     .bind::<Array<Text>, _>(&names),
             )
-            .get_result::<TaggedInsert>(conn)
+            .get_result::<TaggedInsert>(&mut conn)
             .await
             .optional();
             let linked = inserted
@@ -126,10 +126,13 @@ impl<'a> NewVideo<'a> {
                 .await?;
             // A tag another session created while this statement ran is not
             // in the statement's snapshot, so its link is missing: made now,
-            // by the call that sees committed tags.
+            // by statements that see committed tags. No transaction: the
+            // connection may be shared, and the link's foreign key already
+            // refuses a video deleted meanwhile.
             if linked.is_some_and(|linked| linked < names.len() as i64) {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                crate::models::Tag::attach(conn, self.user_id, &video.id, &names).await?;
+                let tags = crate::models::Tag::get_or_create_many(conn, &names).await?;
+                crate::models::Tag::link(conn, &video.id, &tags).await?;
             }
             Ok(video)
         })
@@ -168,7 +171,7 @@ impl<'a> NewVideo<'a> {
     /// names why not.
     async fn saved(
         &self,
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         checked: &Checked<'_>,
         inserted: QueryResult<Option<VideoSummary>>,
     ) -> Result<VideoSummary> {

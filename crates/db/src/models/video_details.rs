@@ -26,9 +26,8 @@ impl VideoDetails {
     /// The user's video and what hangs off it. The four statements are
     /// pipelined: sent together on the one connection and answered in one
     /// round trip, where reading them one after the other takes four.
-    pub async fn find(conn: &mut AsyncPgConnection, user_id: &str, id: &str) -> Result<Self> {
-        operation!("video_details.find", conn, async |conn| {
-            let conn: &AsyncPgConnection = conn;
+    pub async fn find(conn: &AsyncPgConnection, user_id: &str, id: &str) -> Result<Self> {
+        operation!(shared "video_details.find", conn, async |conn| {
             let (video, tags, categories, keyframes) = try_join4(
                 VideoSummary::load_one(conn, user_id, id),
                 Tag::load_for_video(conn, user_id, id),

@@ -265,12 +265,8 @@ impl StatusCounts {
 
 impl VideoSummary {
     /// The user's video with this id.
-    pub async fn find(
-        conn: &mut AsyncPgConnection,
-        user_id: &str,
-        id: &str,
-    ) -> Result<VideoSummary> {
-        operation!("video_summary.find", conn, async |conn| {
+    pub async fn find(conn: &AsyncPgConnection, user_id: &str, id: &str) -> Result<VideoSummary> {
+        operation!(shared "video_summary.find", conn, async |conn| {
             Self::load_one(conn, user_id, id).await
         })
     }
@@ -306,16 +302,16 @@ impl VideoSummary {
 
     /// The user's video of this YouTube id, if they saved it.
     pub async fn find_by_youtube_id(
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         user_id: &str,
         youtube_id: &str,
     ) -> Result<Option<VideoSummary>> {
-        operation!("video_summary.find_by_youtube_id", conn, async |conn| {
+        operation!(shared "video_summary.find_by_youtube_id", conn, async |mut conn| {
             Ok(video_summary::table
                 .filter(video_summary::user_id.eq(user_id))
                 .filter(video_summary::youtube_id.eq(youtube_id))
                 .select(VideoSummary::as_select())
-                .first(conn)
+                .first(&mut conn)
                 .await
                 .optional()?)
         })
@@ -325,11 +321,11 @@ impl VideoSummary {
     /// The page is one range of the `(user_id, created_at DESC, id DESC)`
     /// index; tags are counted for the page's rows only.
     pub async fn list(
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         user_id: &str,
         filter: &VideoFilter<'_>,
     ) -> Result<VideoPage> {
-        operation!("video_summary.list", conn, async |conn| {
+        operation!(shared "video_summary.list", conn, async |mut conn| {
             let limit = filter.limit.unwrap_or(DEFAULT_PAGE_SIZE);
             if !(1..=MAX_PAGE_SIZE).contains(&limit) {
                 return Err(Error::invalid(
@@ -346,11 +342,11 @@ impl VideoSummary {
             let mut items: Vec<VideoListItem> =
                 match (&cursor, filter.status, filter.tag, filter.category) {
                     (None, None, None, None) => {
-                        FixedSql::<ListFirstPage, _>::new(page).load(conn).await?
+                        FixedSql::<ListFirstPage, _>::new(page).load(&mut conn).await?
                     }
                     (Some(cursor), None, None, None) => {
                         FixedSql::<ListPageAfter, _>::new(page.filter(cursor.after()))
-                            .load(conn)
+                            .load(&mut conn)
                             .await?
                     }
                     // One status alone: the page is one range of the
@@ -360,7 +356,7 @@ impl VideoSummary {
                         FixedSql::<ListByStatus, _>::new(
                             page.filter(video_summary::processing_status.eq(status)),
                         )
-                        .load(conn)
+                        .load(&mut conn)
                         .await?
                     }
                     _ => {
@@ -376,9 +372,9 @@ impl VideoSummary {
                         // too; the rarer shapes are prepared per call.
                         match (&cursor, filter.status, filter.tag, filter.category) {
                             (None, None, Some(_), None) => {
-                                FixedSql::<ListByTag, _>::new(query).load(conn).await?
+                                FixedSql::<ListByTag, _>::new(query).load(&mut conn).await?
                             }
-                            _ => query.load(conn).await?,
+                            _ => query.load(&mut conn).await?,
                         }
                     }
                 };
@@ -428,13 +424,13 @@ impl VideoSummary {
     /// stored; any other status clears it. Workers use [`crate::pipeline`]
     /// instead, whose leases and fencing this manual move bypasses.
     pub async fn update_processing_status(
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         user_id: &str,
         id: &str,
         status: ProcessingStatus,
         error: Option<&str>,
     ) -> Result<VideoSummary> {
-        operation!("video_summary.update_status", conn, async |conn| {
+        operation!(shared "video_summary.update_status", conn, async |conn| {
             let error = match (status, error.map(str::trim)) {
                 (ProcessingStatus::Failed, Some(text)) if !text.is_empty() => Some(text),
                 (ProcessingStatus::Failed, _) => {
@@ -452,12 +448,12 @@ impl VideoSummary {
     /// Stores the AI content and marks the user's video completed; it must
     /// be processing.
     pub async fn complete(
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         user_id: &str,
         id: &str,
         content: &AiContent,
     ) -> Result<VideoSummary> {
-        operation!("video_summary.complete", conn, async |conn| {
+        operation!(shared "video_summary.complete", conn, async |conn| {
             Self::transition(
                 conn,
                 user_id,
@@ -475,7 +471,7 @@ impl VideoSummary {
     /// the same round trip, pipelined after the UPDATE: when the move is
     /// refused, it says why without a second round trip.
     async fn transition(
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         user_id: &str,
         id: &str,
         to: ProcessingStatus,
@@ -500,7 +496,6 @@ impl VideoSummary {
             video_summary::lease_expires_at.eq(None::<DateTime<Utc>>),
             video_summary::retry_after.eq(None::<DateTime<Utc>>),
         );
-        let conn: &AsyncPgConnection = conn;
         // Two statements of fixed SQL, with and without the content (an
         // optional SET item would make one statement of varying SQL).
         let update = async {
