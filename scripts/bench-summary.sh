@@ -59,6 +59,14 @@ for workload in ${workloads//,/ }; do
     fi
 done
 row "every workload" pooled mv pgbench
+if grep -q '"impl":"mv+shared"' "$work/lines"; then
+    echo
+    printf '%-28s %14s %16s %14s\n' "median ratio (mv+shared/pgbench)" "ops/s" "95% CI" "p99"
+    for workload in ${workloads//,/ }; do
+        row "$workload" ratios mv+shared "$workload" pgbench "$workload"
+    done
+    row "every workload" pooled mv+shared pgbench
+fi
 echo
 printf '%-28s %14s %16s %14s\n' "median ratio (mv+obs/mv)" "ops/s" "95% CI" "p99"
 for workload in ${workloads//,/ }; do

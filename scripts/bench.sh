@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The data layer against PostgreSQL's own ceiling on the same server, in one
 # run: for each workload, pgbench running the very statements the DAOs send
-# (scripts/bench/pgbench/), `mv-admin bench`, and `mv-admin bench
-# --instrumented` (tracing and metrics on, exported nowhere), alternating
-# A B C A C B.
+# (scripts/bench/pgbench/), `mv-admin bench` (a pooled connection per
+# client), `mv-admin bench --instrumented` (tracing and metrics on, exported
+# nowhere) and `mv-admin bench --shared-connections=1` (each thread's clients
+# sharing one connection, their calls pipelined), pgbench first and the
+# three others in a rotating order.
 #
 #   scripts/bench.sh [WORKLOAD,...]
 #
@@ -11,8 +13,8 @@
 #
 # Prints every SPEC JSON line on stdout, then per workload the median ratio
 # mv/pgbench of ops/s and of p99 (and, for list, mv's list against pgbench
-# running the design document's original query), and mv+obs/mv: what the
-# instrumentation costs. Settings, from the
+# running the design document's original query), the same for mv+shared, and
+# mv+obs/mv: what the instrumentation costs. Settings, from the
 # environment: DATABASE_URL (default: database mindvault_bench_<users>_<videos>
 # on the local server, created when missing), BENCH_USERS (1000),
 # BENCH_VIDEOS (100000), BENCH_CLIENTS (8), BENCH_JOBS (2: threads, for both
@@ -77,10 +79,10 @@ for workload in ${workloads//,/ }; do
         say "$workload: round $round of $rounds"
         pgbench_line "$workload" | record
         restore_dataset
-        # mv and mv+obs take turns at going first, so that neither gains
-        # from always running on a server the other has just warmed.
-        variants=("" --instrumented)
-        if [ $((round % 2)) -eq 0 ]; then variants=(--instrumented ""); fi
+        # The variants take turns at going first, so that none gains from
+        # always running on a server another has just warmed.
+        variants=("" --instrumented --shared-connections=1)
+        for ((i = 0; i < round % 3; i++)); do variants=("${variants[@]:1}" "${variants[0]}"); done
         for variant in "${variants[@]}"; do
             "$mv" bench ${variant:+"$variant"} --workload "$workload" --clients "$clients" --jobs "$jobs" \
                 --ops "$ops" --warmup "$warmup" | record

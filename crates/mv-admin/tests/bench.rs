@@ -160,7 +160,7 @@ async fn every_workload_runs_and_the_dataset_is_left_as_it_was() {
             videos: 200
         }
     );
-    for workload in [
+    let workloads = [
         Workload::Get,
         Workload::List,
         Workload::Create,
@@ -169,13 +169,20 @@ async fn every_workload_runs_and_the_dataset_is_left_as_it_was() {
         Workload::ListTag,
         Workload::ListStatus,
         Workload::Save,
-    ] {
+    ];
+    // Each client with pooled connections, then the clients of each thread
+    // sharing one.
+    for (shared_connections, workload) in [None, Some(1)]
+        .into_iter()
+        .flat_map(|shared| workloads.map(|workload| (shared, workload)))
+    {
         // Three clients over two threads: one thread runs two of them.
         let setup = Setup {
             config: database.config(),
             dataset,
             clients: 3,
             jobs: 2,
+            shared_connections,
         };
         let report = setup.measure(workload, 100, 10).await.expect("measured");
         assert_eq!(
@@ -206,12 +213,20 @@ async fn every_workload_runs_and_the_dataset_is_left_as_it_was() {
         );
         // What a writing workload changed, restore.sql puts back.
         if workload.writes() {
-            assert_ne!(checksum(&database), before, "{workload:?} changed rows");
+            assert_ne!(
+                checksum(&database),
+                before,
+                "{workload:?} ({shared_connections:?} shared) changed rows"
+            );
             Dataset::restore(&mut db.get().await.expect("connection"))
                 .await
                 .expect("restored");
         }
-        assert_eq!(checksum(&database), before, "after {workload:?}");
+        assert_eq!(
+            checksum(&database),
+            before,
+            "after {workload:?} ({shared_connections:?} shared)"
+        );
     }
 }
 
@@ -242,6 +257,7 @@ async fn runs_of_the_status_workload_leave_every_column_as_loaded() {
         dataset,
         clients: 2,
         jobs: 1,
+        shared_connections: None,
     };
     for run in 0..2 {
         // Every pending video (ids ending in 7) is picked many times over.
@@ -448,6 +464,23 @@ fn bench_summary_gives_the_median_ratio_and_its_confidence_interval() {
         row(0, "every"),
         ["workload", "1.100", "0.950-1.300", "1.000"]
     );
+
+    // With shared-connection lines, their table comes after mv's.
+    let mut with_shared = input.clone();
+    for _ in 0..10 {
+        with_shared.push_str(&line("mv+shared", 1200.0));
+        with_shared.push('\n');
+    }
+    let (ok, out, err) = bench_summary(&with_shared);
+    assert!(ok, "{err}");
+    assert!(out.contains("median ratio (mv+shared/pgbench)"), "{out}");
+    let shared_row: Vec<&str> = out
+        .lines()
+        .filter(|line| line.split_whitespace().next() == Some("get"))
+        .nth(1)
+        .map(|line| line.split_whitespace().skip(1).collect())
+        .unwrap_or_default();
+    assert_eq!(shared_row, ["1.200", "1.200-1.200", "1.000"], "{out}");
 
     // Fewer than six rounds: no 95 % interval exists.
     let first_five: String = input

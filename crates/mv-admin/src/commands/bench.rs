@@ -66,6 +66,11 @@ pub struct Args {
     /// `"impl":"mv+obs"`.
     #[arg(long, conflicts_with = "metrics")]
     pub instrumented: bool,
+    /// Each job's clients share N connections (`Db::shared`), their calls
+    /// pipelined, instead of borrowing a pooled connection for each
+    /// operation. The lines' `impl` gets `+shared` (`"mv+shared"`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub shared_connections: Option<u32>,
 }
 
 /// `PORT` (on the loopback address) or `HOST:PORT`.
@@ -188,7 +193,7 @@ impl Workload {
     /// YouTube id and picks its tags.
     pub async fn run_once(
         self,
-        conn: &mut AsyncPgConnection,
+        conn: &AsyncPgConnection,
         dataset: Dataset,
         pick: u64,
         rng: &mut SmallRng,
@@ -295,7 +300,12 @@ pub struct Report {
 }
 
 pub async fn run(context: &Context, args: Args) -> Result<()> {
-    let implementation = observe(&args)?;
+    let implementation = match (observe(&args)?, args.shared_connections) {
+        (name, None) => name,
+        ("mv+obs", Some(_)) => "mv+shared+obs",
+        ("mv+prometheus", Some(_)) => "mv+shared+prometheus",
+        (_, Some(_)) => "mv+shared",
+    };
     let mut conn = context.connect().await?;
     super::refuse_production(&mut conn, "bench").await?;
     let dataset = Dataset::restore(&mut conn).await?;
@@ -305,6 +315,7 @@ pub async fn run(context: &Context, args: Args) -> Result<()> {
         dataset,
         clients: args.clients,
         jobs: args.jobs,
+        shared_connections: args.shared_connections,
     };
     let mut reports = Vec::new();
     for workload in args.workload {
@@ -355,10 +366,13 @@ pub struct Setup {
     /// The database; its pool size is set from the clients.
     pub config: DbConfig,
     pub dataset: Dataset,
-    /// Concurrent clients, one pooled connection each.
+    /// Concurrent clients, one pooled connection each unless they share.
     pub clients: u32,
     /// Threads the clients are spread over (pgbench's `-j`).
     pub jobs: u32,
+    /// Connections each job's clients share ([`db::SharedConn`]); `None`:
+    /// each operation borrows a pooled connection.
+    pub shared_connections: Option<u32>,
 }
 
 impl Setup {
@@ -440,7 +454,7 @@ impl Setup {
             .and_then(|runtime| {
                 let db = runtime.block_on(async {
                     let mut config = self.config.clone();
-                    config.pool_size = clients.len() as u32;
+                    config.pool_size = self.shared_connections.unwrap_or(clients.len() as u32);
                     let db = Db::connect(&config).await?;
                     self.run_clients(&db, workload, clients, &counters.warmup, warmup, 0)
                         .await?;
@@ -473,9 +487,14 @@ impl Setup {
         phase: u64,
     ) -> Result<Vec<Duration>> {
         let dataset = self.dataset;
+        let mut shared = Vec::new();
+        for _ in 0..self.shared_connections.unwrap_or(0) {
+            shared.push(db.shared().await?);
+        }
         let mut tasks = tokio::task::JoinSet::new();
-        for &client in clients {
+        for (index, &client) in clients.iter().enumerate() {
             let (db, next) = (db.clone(), next.clone());
+            let shared = (!shared.is_empty()).then(|| shared[index % shared.len()].clone());
             // Reproducible picks, different for every client and phase.
             let mut rng = SmallRng::seed_from_u64(phase << 32 | u64::from(client));
             let expected = ops / u64::from(self.clients) + 1;
@@ -484,11 +503,13 @@ impl Setup {
                 while next.fetch_add(1, Ordering::Relaxed) < ops {
                     let pick = rng.random_range(0..workload.choices(dataset));
                     let started = Instant::now();
-                    let mut conn = db.get().await?;
-                    workload
-                        .run_once(&mut conn, dataset, pick, &mut rng)
-                        .await?;
-                    drop(conn);
+                    match &shared {
+                        Some(conn) => workload.run_once(conn, dataset, pick, &mut rng).await?,
+                        None => {
+                            let conn = db.get().await?;
+                            workload.run_once(&conn, dataset, pick, &mut rng).await?;
+                        }
+                    }
                     latencies.push(started.elapsed());
                 }
                 anyhow::Ok(latencies)
