@@ -50,26 +50,18 @@ row() { # label command args...: the command prints one ratio per round of the f
     printf '%-28s %14s %16s %14s\n' "$label" "$("$@" ops_per_s | median)" \
         "$("$@" ops_per_s | interval)" "$("$@" p99_us | median)"
 }
-echo
-printf '%-28s %14s %16s %14s\n' "median ratio (mv/pgbench)" "ops/s" "95% CI" "p99"
-for workload in ${workloads//,/ }; do
-    row "$workload" ratios mv "$workload" pgbench "$workload"
-    if [ "$workload" = list ]; then
-        row "list vs original query" ratios mv list pgbench list_original
-    fi
-done
-row "every workload" pooled mv pgbench
-if grep -q '"impl":"mv+shared"' "$work/lines"; then
+# One table: impl-a against impl-b, per workload and for all of them.
+table() { # impl-a impl-b
     echo
-    printf '%-28s %14s %16s %14s\n' "median ratio (mv+shared/pgbench)" "ops/s" "95% CI" "p99"
+    printf '%-28s %14s %16s %14s\n' "median ratio ($1/$2)" "ops/s" "95% CI" "p99"
     for workload in ${workloads//,/ }; do
-        row "$workload" ratios mv+shared "$workload" pgbench "$workload"
+        row "$workload" ratios "$1" "$workload" "$2" "$workload"
+        if [ "$1/$2" = mv/pgbench ] && [ "$workload" = list ]; then
+            row "list vs original query" ratios mv list pgbench list_original
+        fi
     done
-    row "every workload" pooled mv+shared pgbench
-fi
-echo
-printf '%-28s %14s %16s %14s\n' "median ratio (mv+obs/mv)" "ops/s" "95% CI" "p99"
-for workload in ${workloads//,/ }; do
-    row "$workload" ratios mv+obs "$workload" mv "$workload"
-done
-row "every workload" pooled mv+obs mv
+    row "every workload" pooled "$1" "$2"
+}
+table mv pgbench
+if grep -q '"impl":"mv+shared"' "$work/lines"; then table mv+shared pgbench; fi
+table mv+obs mv

@@ -482,22 +482,7 @@ async fn the_slow_query_log_names_the_statement_never_its_parameters() {
 
     // Another session holds the row's lock for 300 ms: the status move
     // waits for it, and is slow.
-    let mut locker = test.connect().await;
-    let locked = video.id.clone();
-    let holder = tokio::spawn(async move {
-        use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
-        locker
-            .transaction::<_, diesel::result::Error, _>(async |tx| {
-                diesel::sql_query("SELECT 1 FROM video_summary WHERE id = $1 FOR UPDATE")
-                    .bind::<diesel::sql_types::Text, _>(&locked)
-                    .execute(tx)
-                    .await?;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(())
-            })
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let holder = hold_row_lock(&test, &video.id).await;
     VideoSummary::update_processing_status(
         &conn,
         USER,
@@ -545,22 +530,7 @@ async fn calls_on_a_shared_connection_are_logged_with_their_own_statements() {
     drop(conn);
     let shared = db.shared().await.expect("shared");
 
-    let mut locker = test.connect().await;
-    let locked = video.id.clone();
-    let holder = tokio::spawn(async move {
-        use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
-        locker
-            .transaction::<_, diesel::result::Error, _>(async |tx| {
-                diesel::sql_query("SELECT 1 FROM video_summary WHERE id = $1 FOR UPDATE")
-                    .bind::<diesel::sql_types::Text, _>(&locked)
-                    .execute(tx)
-                    .await?;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(())
-            })
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let holder = hold_row_lock(&test, &video.id).await;
     let (moved, found) = tokio::join!(
         VideoSummary::update_processing_status(
             &shared,
@@ -603,4 +573,29 @@ async fn calls_on_a_shared_connection_are_logged_with_their_own_statements() {
             "{line:?}"
         );
     }
+}
+
+/// Another session holds the video's row lock for 300 ms, from 50 ms
+/// before this returns: a write to the row waits for it, and is slow.
+async fn hold_row_lock(
+    test: &TestDatabase,
+    id: &str,
+) -> tokio::task::JoinHandle<Result<(), diesel::result::Error>> {
+    let mut locker = test.connect().await;
+    let locked = id.to_string();
+    let holder = tokio::spawn(async move {
+        use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
+        locker
+            .transaction::<_, diesel::result::Error, _>(async |tx| {
+                diesel::sql_query("SELECT 1 FROM video_summary WHERE id = $1 FOR UPDATE")
+                    .bind::<diesel::sql_types::Text, _>(&locked)
+                    .execute(tx)
+                    .await?;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(())
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    holder
 }

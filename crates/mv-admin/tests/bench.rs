@@ -116,7 +116,7 @@ async fn pgbench_scripts_send_what_the_daos_send() {
     ];
     for (workload, pick, script, expected) in cases {
         workload
-            .run_once(&mut conn, dataset, pick, &mut rng)
+            .run_once(&conn, dataset, pick, &mut rng)
             .await
             .expect("operation");
         let sent = statements.take_sql();
