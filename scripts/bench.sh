@@ -3,8 +3,8 @@
 # run: for each workload, pgbench running the very statements the DAOs send
 # (scripts/bench/pgbench/), `mv-admin bench` (a pooled connection per
 # client), `mv-admin bench --instrumented` (tracing and metrics on, exported
-# nowhere) and `mv-admin bench --shared-connections=1` (each thread's clients
-# sharing one connection, their calls pipelined), pgbench first and the
+# nowhere) and `mv-admin bench --shared-connections=N` (each thread's clients
+# sharing N connections, their calls pipelined), pgbench first and the
 # three others in a rotating order.
 #
 #   scripts/bench.sh [WORKLOAD,...]
@@ -18,7 +18,8 @@
 # environment: DATABASE_URL (default: database mindvault_bench_<users>_<videos>
 # on the local server, created when missing), BENCH_USERS (1000),
 # BENCH_VIDEOS (100000), BENCH_CLIENTS (8), BENCH_JOBS (2: threads, for both
-# pgbench and mv-admin), BENCH_OPS (20000), BENCH_WARMUP (1000), BENCH_ROUNDS (3).
+# pgbench and mv-admin), BENCH_OPS (20000), BENCH_WARMUP (1000), BENCH_ROUNDS (3),
+# BENCH_SHARED (1: the N above).
 # mv-admin is built in release mode where cargo builds (CARGO_TARGET_DIR too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ jobs=${BENCH_JOBS:-2}
 ops=${BENCH_OPS:-20000}
 warmup=${BENCH_WARMUP:-1000}
 rounds=${BENCH_ROUNDS:-3}
+shared=${BENCH_SHARED:-1}
 scripts=scripts/bench
 
 say() { printf '%s\n' "$*" >&2; }
@@ -81,7 +83,7 @@ for workload in ${workloads//,/ }; do
         restore_dataset
         # The variants take turns at going first, so that none gains from
         # always running on a server another has just warmed.
-        variants=("" --instrumented --shared-connections=1)
+        variants=("" --instrumented "--shared-connections=$shared")
         for ((i = 0; i < round % 3; i++)); do variants=("${variants[@]:1}" "${variants[0]}"); done
         for variant in "${variants[@]}"; do
             "$mv" bench ${variant:+"$variant"} --workload "$workload" --clients "$clients" --jobs "$jobs" \
