@@ -294,10 +294,6 @@ async fn observe<T: Rows>(
         })
         .await;
     let took = started.elapsed();
-    let (slow, pool_wait, statements) = (running.slow, running.pool_wait, running.statements);
-    let slowest = running.slowest.clone();
-    // The enclosing call counts what this one ran.
-    let _ = RUNNING.try_with(|outer| outer.borrow_mut().absorb(running));
     let seconds = took.as_secs_f64();
     match &result {
         Ok(value) => {
@@ -332,10 +328,10 @@ async fn observe<T: Rows>(
             });
         }
     }
-    if let Some(threshold) = slow
+    if let Some(threshold) = running.slow
         && took >= threshold
     {
-        let (statement_ms, statement) = match &slowest {
+        let (statement_ms, statement) = match &running.slowest {
             Some((took, sql)) => (Some(millis(*took)), sql.as_str()),
             None => (None, "(none slower than the threshold by itself)"),
         };
@@ -344,14 +340,16 @@ async fn observe<T: Rows>(
             parent: &span,
             operation = operation.name,
             duration_ms = millis(took),
-            pool_wait_ms = millis(pool_wait),
-            statements,
+            pool_wait_ms = millis(running.pool_wait),
+            statements = running.statements,
             statement_ms,
             statement,
             failed = result.is_err(),
             "slow database operation"
         );
     }
+    // The enclosing call counts what this one ran.
+    let _ = RUNNING.try_with(|outer| outer.borrow_mut().absorb(running));
     result
 }
 
